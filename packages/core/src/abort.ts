@@ -1,0 +1,132 @@
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+
+/**
+ * A child of an optional parent signal: it aborts when the parent does or when you call
+ * `abort()`. `dispose()` detaches it from the parent; call it as soon as the work the child guards
+ * is done, so a long-lived parent never accumulates listeners.
+ */
+export interface LinkedSignal {
+  readonly signal: AbortSignal;
+  /** Aborts the child (not the parent). Later calls do nothing. */
+  abort(reason?: unknown): void;
+  /** Removes the listener from the parent. Idempotent. */
+  dispose(): void;
+}
+
+// The instance is its own event listener (`handleEvent`), so linking allocates no closure.
+class LinkedSignalImpl implements LinkedSignal {
+  readonly #controller = new AbortController();
+  #parent: AbortSignal | undefined;
+
+  constructor(parent: AbortSignal | undefined) {
+    if (parent === undefined) return;
+    if (parent.aborted) {
+      this.#controller.abort(parent.reason);
+      return;
+    }
+    this.#parent = parent;
+    parent.addEventListener('abort', this);
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  handleEvent(): void {
+    const parent = this.#parent;
+    this.#parent = undefined;
+    if (parent !== undefined) this.#controller.abort(parent.reason);
+  }
+
+  abort(reason?: unknown): void {
+    this.dispose();
+    this.#controller.abort(reason);
+  }
+
+  dispose(): void {
+    const parent = this.#parent;
+    if (parent === undefined) return;
+    this.#parent = undefined;
+    parent.removeEventListener('abort', this);
+  }
+}
+
+/**
+ * Derives a child signal from `parent` (which may be undefined). Unlike `AbortSignal.any`, the
+ * link is removed by `dispose()` (or by either side aborting), so nothing is left attached to a
+ * long-lived parent.
+ *
+ * @example
+ * ```ts
+ * const child = linkSignal(ctx.signal);
+ * try { return await work(child.signal) } finally { child.dispose() }
+ * ```
+ */
+export function linkSignal(parent?: AbortSignal): LinkedSignal {
+  return new LinkedSignalImpl(parent);
+}
+
+/** Options of {@link sleep}. */
+export interface SleepOptions {
+  /** Aborting it rejects the sleep at once with `signal.reason`. */
+  readonly signal?: AbortSignal | undefined;
+  /** Clock to wait on; defaults to {@link systemClock}. */
+  readonly clock?: Clock | undefined;
+}
+
+class Sleeper {
+  declare resolve: () => void;
+  declare reject: (reason: unknown) => void;
+  timer: unknown;
+  constructor(
+    readonly clock: Clock,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  handleEvent(): void {
+    this.clock.clearTimeout(this.timer);
+    this.reject((this.signal as AbortSignal).reason);
+  }
+
+  fire = (): void => {
+    this.signal?.removeEventListener('abort', this);
+    this.resolve();
+  };
+}
+
+/**
+ * Waits `ms` milliseconds on `clock`. Rejects with the signal's reason as soon as `signal` aborts
+ * (at once if it already has), and always removes its abort listener.
+ *
+ * @example
+ * ```ts
+ * await sleep(250, { signal: ctx.signal, clock });
+ * ```
+ */
+export function sleep(ms: number, options: SleepOptions = {}): Promise<void> {
+  const { signal } = options;
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const sleeper = new Sleeper(options.clock ?? systemClock, signal);
+  const promise = new Promise<void>((resolve, reject) => {
+    sleeper.resolve = resolve;
+    sleeper.reject = reject;
+  });
+  sleeper.timer = sleeper.clock.setTimeout(sleeper.fire, Math.max(0, ms));
+  signal?.addEventListener('abort', sleeper, { once: true });
+  return promise;
+}
+
+/**
+ * True when `error` is what a caller's abort produces: the signal's own reason, or an error named
+ * `AbortError` (what `AbortController.abort()` uses by default and what `fetch` throws).
+ *
+ * @example
+ * ```ts
+ * if (isAbortError(err, ctx.signal)) throw err; // the caller gave up: never retry that
+ * ```
+ */
+export function isAbortError(error: unknown, signal?: AbortSignal): boolean {
+  if (signal?.aborted && error === signal.reason) return true;
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError';
+}

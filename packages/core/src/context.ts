@@ -1,0 +1,195 @@
+import type { Clock } from './clock.js';
+
+/**
+ * What a policy passes to the function it runs. Policies may add fields; {@link compose} makes
+ * every layer's fields visible to the innermost function.
+ */
+export interface ExecutionContext {
+  /**
+   * Aborts when the caller aborts or an enclosing timeout fires. Created on first read, so a
+   * function that never looks at it costs no `AbortController`.
+   */
+  readonly signal: AbortSignal;
+  /** 1 for the first call; a retry policy raises it for each further attempt. */
+  readonly attempt: number;
+  /**
+   * Absolute time (in the policies' `clock.now()` units) by which the whole execution must end,
+   * or undefined when nothing set one. Inner layers never wait past it.
+   */
+  readonly deadline: number | undefined;
+}
+
+/** What a caller may pass as the second argument of `execute`. */
+export interface ExecuteOptions {
+  /** Aborting it cancels the execution: waits end at once and the function's signal aborts. */
+  readonly signal?: AbortSignal | undefined;
+  /** Absolute time (`clock.now()` units) by which the execution must end. */
+  readonly deadline?: number | undefined;
+}
+
+/**
+ * Produces a context's abort signal on demand. A timeout implements this so that no controller
+ * or timer exists unless the function actually reads `ctx.signal`.
+ */
+export interface SignalSource {
+  /** The signal; created on first read and the same object afterwards. */
+  readonly signal: AbortSignal;
+  /** Whether the signal is (or would be, once created) aborted; must not create it. */
+  readonly aborted: boolean;
+}
+
+/**
+ * The one context class. Derived contexts are `Object.create(parent)` plus own fields, which
+ * inherits every field a layer added at the cost of a plain object allocation. The accessor pair
+ * on `signal` lets a derived context shadow it by plain assignment.
+ */
+class Context implements ExecutionContext {
+  attempt: number;
+  deadline: number | undefined;
+  /** A signal that can really abort: the caller's, or one materialised from `_source`. */
+  _signal: AbortSignal | undefined;
+  _source: SignalSource | undefined;
+  /** A never-aborting signal handed out when user code reads `signal` and nothing can abort. */
+  _idle: AbortSignal | undefined;
+
+  constructor(signal: AbortSignal | undefined, deadline: number | undefined, attempt: number) {
+    this._signal = signal;
+    this._source = undefined;
+    this._idle = undefined;
+    this.deadline = deadline;
+    this.attempt = attempt;
+  }
+
+  get signal(): AbortSignal {
+    const real = this._signal;
+    if (real !== undefined) return real;
+    const source = this._source;
+    if (source !== undefined) return (this._signal = source.signal);
+    return (this._idle ??= new AbortController().signal);
+  }
+
+  set signal(signal: AbortSignal) {
+    this._signal = signal;
+    this._source = undefined;
+  }
+}
+
+/**
+ * Turns what a caller passed to `execute` into a context. A context from an enclosing policy is
+ * returned as it is, so fields and the lazy signal flow through unchanged.
+ *
+ * @example
+ * ```ts
+ * execute(fn, options) { const ctx = toContext(options); return run(fn, ctx) }
+ * ```
+ */
+export function toContext(options?: ExecuteOptions | ExecutionContext): ExecutionContext {
+  if (options instanceof Context) return options;
+  if (options === undefined) return new Context(undefined, undefined, 1);
+  const attempt = (options as Partial<ExecutionContext>).attempt;
+  return new Context(options.signal, options.deadline, typeof attempt === 'number' ? attempt : 1);
+}
+
+/** What {@link deriveContext} changes in the child; everything else is inherited. */
+export interface ContextChanges<Fields extends object = object> {
+  readonly attempt?: number;
+  /** The child's deadline. Callers should pass `min(parent.deadline, own)`; see {@link earliestDeadline}. */
+  readonly deadline?: number | undefined;
+  /** A signal that replaces the parent's, or a source that creates one lazily. */
+  readonly signal?: AbortSignal | SignalSource;
+  /** Extra fields a policy adds for the functions it runs. */
+  readonly fields?: Fields;
+}
+
+/**
+ * Creates a child context that inherits every field of `parent` and overrides what `changes`
+ * says. Costs one small object; never creates a signal.
+ *
+ * @example
+ * ```ts
+ * const attemptCtx = deriveContext(ctx, { attempt: ctx.attempt + 1 });
+ * ```
+ */
+export function deriveContext<P extends ExecutionContext, Fields extends object = object>(
+  parent: P,
+  changes: ContextChanges<Fields>,
+): P & Fields {
+  const base = parent instanceof Context ? parent : toContext(parent);
+  const child = Object.create(base) as Context & Record<string, unknown>;
+  if (changes.attempt !== undefined) child.attempt = changes.attempt;
+  if ('deadline' in changes) child.deadline = changes.deadline;
+  const signal = changes.signal;
+  if (signal !== undefined) {
+    if (signal instanceof AbortSignal) {
+      child._signal = signal;
+      child._source = undefined;
+    } else {
+      child._signal = undefined;
+      child._source = signal;
+    }
+    child._idle = undefined;
+  }
+  const fields = changes.fields;
+  if (fields !== undefined) Object.assign(child, fields);
+  return child as unknown as P & Fields;
+}
+
+/**
+ * The signal that can abort this context, or undefined when nothing can (no caller signal, no
+ * timeout). Waiters listen to this instead of `ctx.signal` so they never create idle signals.
+ *
+ * @example
+ * ```ts
+ * await sleep(delay, { signal: abortSignalOf(ctx), clock });
+ * ```
+ */
+export function abortSignalOf(ctx: ExecutionContext): AbortSignal | undefined {
+  if (!(ctx instanceof Context)) return ctx.signal;
+  const real = ctx._signal;
+  if (real !== undefined) return real;
+  const source = ctx._source;
+  return source === undefined ? undefined : (ctx._signal = source.signal);
+}
+
+/**
+ * Whether the context is already aborted, without creating any signal.
+ *
+ * @example
+ * ```ts
+ * if (isContextAborted(ctx)) return Promise.reject(ctx.signal.reason);
+ * ```
+ */
+export function isContextAborted(ctx: ExecutionContext): boolean {
+  if (!(ctx instanceof Context)) return ctx.signal.aborted;
+  const real = ctx._signal;
+  if (real !== undefined) return real.aborted;
+  const source = ctx._source;
+  return source !== undefined && source.aborted;
+}
+
+/**
+ * Milliseconds left before the context's deadline (`Infinity` when there is none; may be negative).
+ *
+ * @example
+ * ```ts
+ * if (delay > remainingMs(ctx, clock)) throw lastError; // sleeping would pass the deadline
+ * ```
+ */
+export function remainingMs(ctx: ExecutionContext, clock: Clock): number {
+  const deadline = ctx.deadline;
+  return deadline === undefined ? Infinity : deadline - clock.now();
+}
+
+/**
+ * The earlier of two optional deadlines.
+ *
+ * @example
+ * ```ts
+ * const deadline = earliestDeadline(ctx.deadline, clock.now() + ms);
+ * ```
+ */
+export function earliestDeadline(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a < b ? a : b;
+}

@@ -1,0 +1,182 @@
+/**
+ * Fields every event carries, whatever package emitted it. Durations in payloads are in
+ * milliseconds; exporters convert to their own units.
+ */
+export interface BaseEvent {
+  /** Dotted event type, `'<source>.<what>'`, e.g. `'breaker.state_change'`. */
+  readonly type: string;
+  /** The package that emitted it, e.g. `'breaker'`. */
+  readonly source: string;
+  /** The instance name the user gave the policy. */
+  readonly name: string;
+  /** When it happened, epoch milliseconds from the emitter's clock. */
+  readonly time: number;
+}
+
+/** Emitted when a listener throws; the emit that called it still returns normally. */
+export interface ListenerErrorEvent extends BaseEvent {
+  readonly type: 'core.listener_error';
+  readonly source: 'core';
+  /** What the listener threw. */
+  readonly error: unknown;
+  /** The type of the event the listener was handling. */
+  readonly eventType: string;
+}
+
+/**
+ * Every event type known to the program, keyed by `type`. Each package adds its own events by
+ * declaration merging, so `bus.on('breaker.state_change', e => e.to)` is fully typed and a `'*'`
+ * subscriber receives the union of every installed package's events.
+ *
+ * @example
+ * ```ts
+ * declare module '@x/core' {
+ *   interface XEventMap { 'breaker.state_change': BreakerStateChangeEvent }
+ * }
+ * ```
+ */
+export interface XEventMap {
+  'core.listener_error': ListenerErrorEvent;
+}
+
+/** A known event type. */
+export type XEventType = keyof XEventMap & string;
+/** The union of every known event. */
+export type XEvent = XEventMap[XEventType];
+/** A subscriber for one event type, or for `'*'` (every event). */
+export type XEventListener<K extends XEventType | '*'> = (event: K extends XEventType ? XEventMap[K] : XEvent) => void;
+
+/**
+ * The tiny emitter every policy reports through.
+ *
+ * @example
+ * ```ts
+ * const off = bus.on('retry.attempt', (e) => log(e.name, e.attempt));
+ * off(); // unsubscribe
+ * ```
+ */
+export interface EventBus {
+  /** Subscribes to one event type or to `'*'`; returns the function that unsubscribes. */
+  on<K extends XEventType | '*'>(type: K, listener: XEventListener<K>): () => void;
+  /** Delivers `event` to its type's listeners, then to `'*'` listeners. Never throws. */
+  emit(event: XEvent): void;
+  /**
+   * True when an emit of `type` would reach someone. Policies check this before building an
+   * event or reading a clock for it, so an unobserved policy pays one branch.
+   */
+  hasListeners(type: XEventType): boolean;
+}
+
+/** Options of {@link createEventBus}. */
+export interface EventBusOptions {
+  /**
+   * Called when a listener throws and nobody listens to `'core.listener_error'`. Defaults to
+   * `console.error`, so a broken listener is never silent.
+   */
+  readonly onUnhandledListenerError?: (error: unknown, event: XEvent) => void;
+}
+
+type AnyListener = (event: XEvent) => void;
+const EMPTY: readonly AnyListener[] = [];
+
+/**
+ * Creates an event bus. Listener lists are copy-on-write, so subscribing or unsubscribing during
+ * an emit never changes who receives that emit, and emitting allocates nothing.
+ *
+ * @example
+ * ```ts
+ * const events = createEventBus();
+ * const breaker = createBreaker({ name: 'db', events });
+ * events.on('*', (e) => console.log(e.type));
+ * ```
+ */
+export function createEventBus(options: EventBusOptions = {}): EventBus {
+  const byType = new Map<string, readonly AnyListener[]>();
+  let wildcard: readonly AnyListener[] = EMPTY;
+  const onUnhandled =
+    options.onUnhandledListenerError ??
+    ((error: unknown, event: XEvent) => console.error(`@x/core: a listener for "${event.type}" threw`, error));
+
+  function deliver(listeners: readonly AnyListener[], event: XEvent): void {
+    for (let i = 0; i < listeners.length; i++) {
+      try {
+        (listeners[i] as AnyListener)(event);
+      } catch (error) {
+        reportListenerError(error, event);
+      }
+    }
+  }
+
+  function reportListenerError(error: unknown, event: XEvent): void {
+    // A throwing listener of the error event itself is not reported again: that would recurse.
+    if (event.type === 'core.listener_error' || !bus.hasListeners('core.listener_error')) {
+      onUnhandled(error, event);
+      return;
+    }
+    bus.emit({
+      type: 'core.listener_error',
+      source: 'core',
+      name: event.name,
+      time: event.time,
+      error,
+      eventType: event.type,
+    });
+  }
+
+  const bus: EventBus = {
+    on(type, listener) {
+      const fn = listener as AnyListener;
+      if (type === '*') wildcard = [...wildcard, fn];
+      else byType.set(type, [...(byType.get(type) ?? EMPTY), fn]);
+      let subscribed = true;
+      return () => {
+        if (!subscribed) return;
+        subscribed = false;
+        if (type === '*') {
+          wildcard = without(wildcard, fn);
+          return;
+        }
+        const rest = without(byType.get(type) ?? EMPTY, fn);
+        if (rest.length === 0) byType.delete(type);
+        else byType.set(type, rest);
+      };
+    },
+    emit(event) {
+      const listeners = byType.get(event.type);
+      if (listeners !== undefined) deliver(listeners, event);
+      if (wildcard.length > 0) deliver(wildcard, event);
+    },
+    hasListeners(type) {
+      return wildcard.length > 0 || byType.has(type);
+    },
+  };
+  return bus;
+}
+
+function without(list: readonly AnyListener[], fn: AnyListener): readonly AnyListener[] {
+  const i = list.indexOf(fn);
+  if (i < 0) return list;
+  return list.length === 1 ? EMPTY : [...list.slice(0, i), ...list.slice(i + 1)];
+}
+
+const DEFAULT_BUS_KEY = Symbol.for('@x/core.defaultEventBus');
+
+/**
+ * The process-wide bus that policies use when given no `events` option. It lives on `globalThis`
+ * under a registered symbol, so every installed copy of `@x/core` shares it and one exporter sees
+ * every policy.
+ *
+ * @example
+ * ```ts
+ * defaultEventBus().on('breaker.state_change', (e) => console.log(e.name, e.from, '→', e.to));
+ * ```
+ */
+export function defaultEventBus(): EventBus {
+  const holder = globalThis as { [DEFAULT_BUS_KEY]?: EventBus };
+  let bus = holder[DEFAULT_BUS_KEY];
+  if (bus === undefined) {
+    bus = createEventBus();
+    holder[DEFAULT_BUS_KEY] = bus;
+  }
+  return bus;
+}

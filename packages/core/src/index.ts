@@ -1,0 +1,30 @@
+export { XError, InvalidOptionsError, isXError, withoutStack, describeValue } from './errors.js';
+export type { XErrorMap, XErrorOptions } from './errors.js';
+export { checkNumber, checkInteger, checkOneOf, checkFunction, checkString } from './options.js';
+export type { NumberRange } from './options.js';
+export { createEventBus, defaultEventBus } from './events.js';
+export type {
+  BaseEvent,
+  EventBus,
+  EventBusOptions,
+  ListenerErrorEvent,
+  XEvent,
+  XEventListener,
+  XEventMap,
+  XEventType,
+} from './events.js';
+export { systemClock, unrefTimer } from './clock.js';
+export type { Clock, TimerHandle } from './clock.js';
+export { linkSignal, sleep, isAbortError } from './abort.js';
+export type { LinkedSignal, SleepOptions } from './abort.js';
+export {
+  toContext,
+  deriveContext,
+  abortSignalOf,
+  isContextAborted,
+  remainingMs,
+  earliestDeadline,
+} from './context.js';
+export type { ExecutionContext, ExecuteOptions, ContextChanges, SignalSource } from './context.js';
+export { compose, fallback, invoke, toOutcome } from './policy.js';
+export type { Policy, PolicyFn, Outcome, ComposedPolicy, FallbackHandler, FallbackOptions } from './policy.js';

@@ -1,0 +1,195 @@
+import { isContextAborted, toContext } from './context.js';
+import type { ExecuteOptions, ExecutionContext } from './context.js';
+
+/** The result of `executeOutcome`: a value, or the error, never a rejection. */
+export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/** A function a policy runs, given the execution context (with the policy's added fields). */
+export type PolicyFn<T, Added extends object = object> = (ctx: ExecutionContext & Added) => T | PromiseLike<T>;
+
+/**
+ * What every `@x/*` policy implements, and what {@link compose} nests.
+ *
+ * `Added` types the context fields the policy adds for the function it runs; `Extra` types values
+ * the policy may return instead of the function's own (a fallback's value).
+ *
+ * @example
+ * ```ts
+ * const policy: Policy = createBreaker({ name: 'db' });
+ * const rows = await policy.execute(({ signal }) => db.query(sql, { signal }));
+ * ```
+ */
+export interface Policy<Added extends object = object, Extra = never> {
+  /** The instance name, used in events and metric labels. */
+  readonly name: string;
+  /** Runs `fn` under the policy; rejects with the function's error or the policy's rejection. */
+  execute<T>(fn: PolicyFn<T, Added>, options?: ExecuteOptions): Promise<T | Extra>;
+  /** Like `execute`, but never rejects: failures come back as `{ ok: false, error }`. */
+  executeOutcome<T>(fn: PolicyFn<T, Added>, options?: ExecuteOptions): Promise<Outcome<T | Extra>>;
+}
+
+type AnyPolicy = Policy<any, any>;
+type AddedOf<P> = P extends Policy<infer A, infer _E> ? A : never;
+type ExtraOf<P> = P extends Policy<infer _A, infer E> ? E : never;
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+
+/** The policy {@link compose} returns for a given list of policies. */
+export type ComposedPolicy<P extends readonly AnyPolicy[]> = Policy<
+  UnionToIntersection<AddedOf<P[number]>> & object,
+  ExtraOf<P[number]>
+>;
+
+const settle = <T>(promise: Promise<T>): Promise<Outcome<T>> =>
+  promise.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+
+/**
+ * Calls `fn(ctx)` and always returns a promise: a synchronous throw becomes a rejection.
+ *
+ * @example
+ * ```ts
+ * const result = await invoke(fn, ctx);
+ * ```
+ */
+export function invoke<T, C>(fn: (ctx: C) => T | PromiseLike<T>, ctx: C): Promise<T> {
+  try {
+    return Promise.resolve(fn(ctx));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * Runs a promise-returning policy body and reports the result as an {@link Outcome}. Policies use
+ * it to implement `executeOutcome` from `execute` when they have no cheaper path.
+ *
+ * @example
+ * ```ts
+ * executeOutcome(fn, options) { return toOutcome(this.execute(fn, options)) }
+ * ```
+ */
+export function toOutcome<T>(promise: Promise<T>): Promise<Outcome<T>> {
+  return settle(promise);
+}
+
+class ComposedPolicyImpl implements Policy<object, unknown> {
+  readonly name: string;
+  readonly #policies: readonly AnyPolicy[];
+
+  constructor(policies: readonly AnyPolicy[]) {
+    this.#policies = policies;
+    this.name = policies.map((p) => p.name).join(' → ');
+  }
+
+  execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<unknown> {
+    return this.#run(0, fn, toContext(options));
+  }
+
+  executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<unknown>> {
+    const policies = this.#policies;
+    const outer = policies[0] as AnyPolicy;
+    const ctx = toContext(options);
+    if (policies.length === 1) return outer.executeOutcome(fn, ctx);
+    return outer.executeOutcome((inner: ExecutionContext) => this.#run(1, fn, inner), ctx);
+  }
+
+  #run(index: number, fn: PolicyFn<unknown>, ctx: ExecutionContext): Promise<unknown> {
+    const policy = this.#policies[index] as AnyPolicy;
+    if (index === this.#policies.length - 1) return policy.execute(fn, ctx);
+    return policy.execute((inner: ExecutionContext) => this.#run(index + 1, fn, inner), ctx);
+  }
+}
+
+/**
+ * Nests policies, outermost first: `compose(a, b, c).execute(fn)` runs
+ * `a.execute(() => b.execute(() => c.execute(fn)))`. Every layer sees the context (signal,
+ * deadline, attempt, added fields) of the layers outside it. Takes any number of policies.
+ *
+ * The usual order is `fallback → ratelimit → bulkhead → breaker → retry → timeout → fn` when each
+ * retry attempt should count in the breaker, or `retry → breaker → timeout` when a retried call
+ * counts once per attempt against the breaker's state.
+ *
+ * @example
+ * ```ts
+ * const resilient = compose(breaker, retry, createTimeout(2_000));
+ * const user = await resilient.execute(({ signal }) => fetchUser(id, { signal }));
+ * ```
+ */
+export function compose<const P extends readonly [AnyPolicy, ...AnyPolicy[]]>(...policies: P): ComposedPolicy<P> {
+  if (policies.length === 0) throw new TypeError('compose: pass at least one policy');
+  return new ComposedPolicyImpl(policies) as unknown as ComposedPolicy<P>;
+}
+
+/** Computes a replacement value from the failure and the context the execution ran in. */
+export type FallbackHandler<F> = (error: unknown, ctx: ExecutionContext) => F | PromiseLike<F>;
+
+/** Options of {@link fallback}. */
+export interface FallbackOptions {
+  /** Instance name for events and metrics. Defaults to `'fallback'`. */
+  readonly name?: string;
+  /**
+   * Which failures get the fallback value; others are rethrown. Defaults to every failure. A
+   * caller's own abort is always rethrown: the caller asked to stop, not for a value.
+   */
+  readonly shouldHandle?: (error: unknown) => boolean;
+}
+
+class FallbackPolicy implements Policy<object, unknown> {
+  readonly name: string;
+  readonly #inner: AnyPolicy | undefined;
+  readonly #handler: FallbackHandler<unknown>;
+  readonly #shouldHandle: ((error: unknown) => boolean) | undefined;
+
+  constructor(inner: AnyPolicy | undefined, handler: FallbackHandler<unknown>, options: FallbackOptions) {
+    this.#inner = inner;
+    this.#handler = handler;
+    this.#shouldHandle = options.shouldHandle;
+    this.name = options.name ?? 'fallback';
+  }
+
+  execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<unknown> {
+    const ctx = toContext(options);
+    const inner = this.#inner;
+    const run = inner === undefined ? invoke(fn, ctx) : inner.execute(fn, ctx);
+    return run.then(undefined, (error: unknown) => {
+      if (isContextAborted(ctx)) throw error;
+      if (this.#shouldHandle !== undefined && !this.#shouldHandle(error)) throw error;
+      return this.#handler(error, ctx);
+    });
+  }
+
+  executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<unknown>> {
+    return settle(this.execute(fn, options));
+  }
+}
+
+/**
+ * Returns a value computed from the failure instead of rejecting. Either wraps a policy
+ * (`fallback(policy, handler)`) or, given only a handler, is a policy of its own to put first in
+ * {@link compose}. A caller's own abort is never replaced by a value.
+ *
+ * @example
+ * ```ts
+ * const safe = fallback(breaker, (error) => ({ items: [], stale: true }));
+ * const guarded = compose(fallback(() => cachedPrices), limiter.policy('prices'), breaker);
+ * ```
+ */
+export function fallback<F>(handler: FallbackHandler<F>, options?: FallbackOptions): Policy<object, F>;
+export function fallback<A extends object, E, F>(
+  policy: Policy<A, E>,
+  handler: FallbackHandler<F>,
+  options?: FallbackOptions,
+): Policy<A, E | F>;
+export function fallback(
+  policyOrHandler: AnyPolicy | FallbackHandler<unknown>,
+  handlerOrOptions?: FallbackHandler<unknown> | FallbackOptions,
+  maybeOptions?: FallbackOptions,
+): AnyPolicy {
+  if (typeof policyOrHandler === 'function') {
+    return new FallbackPolicy(undefined, policyOrHandler, (handlerOrOptions as FallbackOptions | undefined) ?? {});
+  }
+  if (typeof handlerOrOptions !== 'function') throw new TypeError('fallback: the handler must be a function');
+  return new FallbackPolicy(policyOrHandler, handlerOrOptions, maybeOptions ?? {});
+}
