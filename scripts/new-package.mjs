@@ -43,6 +43,7 @@ const manifest = {
     build: 'tsup',
     typecheck: 'tsc -p tsconfig.json && tsc -p tsconfig.test.json',
     test: 'vitest run',
+    lint: 'node ../../scripts/lint-package.mjs',
   },
   dependencies: { '@x/core': 'workspace:^' },
 };

@@ -113,7 +113,14 @@ export class InvalidOptionsError extends XError<'INVALID_OPTIONS'> {
   }
 }
 
-/** Short, unambiguous rendering of a value for error messages (NaN, -0, strings quoted). */
+/**
+ * Short, unambiguous rendering of a value for error messages (NaN, -0, strings quoted).
+ *
+ * @example
+ * ```ts
+ * describeValue('10'); // '"10"', so a string is not mistaken for the number 10
+ * ```
+ */
 export function describeValue(value: unknown): string {
   switch (typeof value) {
     case 'number':

@@ -95,7 +95,10 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
   let wildcard: readonly AnyListener[] = EMPTY;
   const onUnhandled =
     options.onUnhandledListenerError ??
-    ((error: unknown, event: XEvent) => console.error(`@x/core: a listener for "${event.type}" threw`, error));
+    ((error: unknown, event: XEvent) => {
+      const original = event.type === 'core.listener_error' ? event.eventType : event.type;
+      console.error(`@x/core: a listener for "${original}" events threw`, error);
+    });
 
   function deliver(listeners: readonly AnyListener[], event: XEvent): void {
     for (let i = 0; i < listeners.length; i++) {

@@ -1,0 +1,108 @@
+import { getEventListeners } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { isAbortError, linkSignal, sleep } from './index.js';
+import { createVirtualClock } from './testing.js';
+
+const listeners = (signal: AbortSignal) => getEventListeners(signal, 'abort').length;
+
+describe('linkSignal', () => {
+  it('aborts the child with the parent reason', () => {
+    const parent = new AbortController();
+    const child = linkSignal(parent.signal);
+    expect(listeners(parent.signal)).toBe(1);
+    parent.abort('stop');
+    expect(child.signal.aborted).toBe(true);
+    expect(child.signal.reason).toBe('stop');
+  });
+
+  it('is aborted at once when the parent already is', () => {
+    const parent = new AbortController();
+    parent.abort('early');
+    const child = linkSignal(parent.signal);
+    expect(child.signal.reason).toBe('early');
+    expect(listeners(parent.signal)).toBe(0);
+  });
+
+  it('aborting the child leaves the parent alone and detaches from it', () => {
+    const parent = new AbortController();
+    const child = linkSignal(parent.signal);
+    child.abort('mine');
+    expect(child.signal.reason).toBe('mine');
+    expect(parent.signal.aborted).toBe(false);
+    expect(listeners(parent.signal)).toBe(0);
+  });
+
+  it('dispose removes the listener, is idempotent, and cuts the link', () => {
+    const parent = new AbortController();
+    const child = linkSignal(parent.signal);
+    child.dispose();
+    child.dispose();
+    expect(listeners(parent.signal)).toBe(0);
+    parent.abort();
+    expect(child.signal.aborted).toBe(false);
+  });
+
+  it('works without a parent', () => {
+    const child = linkSignal();
+    expect(child.signal.aborted).toBe(false);
+    child.abort(new Error('x'));
+    expect(child.signal.aborted).toBe(true);
+  });
+});
+
+describe('sleep', () => {
+  it('resolves after the delay on the given clock', async () => {
+    const clock = createVirtualClock({ now: 0 });
+    let done = false;
+    void sleep(100, { clock }).then(() => (done = true));
+    await clock.advance(99);
+    expect(done).toBe(false);
+    await clock.advance(1);
+    expect(done).toBe(true);
+  });
+
+  it('rejects at once with the reason when aborted, clearing its timer and listener', async () => {
+    const clock = createVirtualClock({ now: 0 });
+    const controller = new AbortController();
+    const pending = sleep(1_000, { clock, signal: controller.signal });
+    expect(listeners(controller.signal)).toBe(1);
+    expect(clock.pendingTimers).toBe(1);
+    const reason = new Error('caller gave up');
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+    expect(clock.pendingTimers).toBe(0);
+    expect(listeners(controller.signal)).toBe(0);
+  });
+
+  it('rejects without scheduling anything when the signal is already aborted', async () => {
+    const clock = createVirtualClock({ now: 0 });
+    const controller = new AbortController();
+    controller.abort('already');
+    await expect(sleep(10, { clock, signal: controller.signal })).rejects.toBe('already');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('removes its listener when it completes normally', async () => {
+    const clock = createVirtualClock({ now: 0 });
+    const controller = new AbortController();
+    const pending = sleep(10, { clock, signal: controller.signal });
+    await clock.advance(10);
+    await pending;
+    expect(listeners(controller.signal)).toBe(0);
+  });
+
+  it('uses the system clock by default', async () => {
+    await expect(sleep(1)).resolves.toBeUndefined();
+  });
+});
+
+describe('isAbortError', () => {
+  it('recognises the signal reason and errors named AbortError', () => {
+    const controller = new AbortController();
+    controller.abort('custom reason');
+    expect(isAbortError('custom reason', controller.signal)).toBe(true);
+    expect(isAbortError(new DOMException('aborted', 'AbortError'))).toBe(true);
+    expect(isAbortError(new Error('plain'))).toBe(false);
+    expect(isAbortError('custom reason')).toBe(false);
+  });
+});

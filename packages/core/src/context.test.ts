@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import {
+  abortSignalOf,
+  deriveContext,
+  earliestDeadline,
+  isContextAborted,
+  remainingMs,
+  toContext,
+} from './index.js';
+import type { SignalSource } from './index.js';
+import { createVirtualClock } from './testing.js';
+
+class CountingSource implements SignalSource {
+  created = 0;
+  readonly #controller = new AbortController();
+  aborted = false;
+  get signal(): AbortSignal {
+    this.created++;
+    return this.#controller.signal;
+  }
+  abort() {
+    this.aborted = true;
+    this.#controller.abort('deadline');
+  }
+}
+
+describe('toContext', () => {
+  it('builds a first-attempt context from options', () => {
+    const controller = new AbortController();
+    const ctx = toContext({ signal: controller.signal, deadline: 500 });
+    expect(ctx.attempt).toBe(1);
+    expect(ctx.deadline).toBe(500);
+    expect(ctx.signal).toBe(controller.signal);
+  });
+
+  it('returns an existing context unchanged', () => {
+    const ctx = toContext();
+    expect(toContext(ctx)).toBe(ctx);
+  });
+
+  it('hands out a never-aborting signal when nothing can abort, and reports none to waiters', () => {
+    const ctx = toContext();
+    expect(abortSignalOf(ctx)).toBeUndefined();
+    expect(isContextAborted(ctx)).toBe(false);
+    const signal = ctx.signal;
+    expect(signal.aborted).toBe(false);
+    expect(ctx.signal).toBe(signal);
+  });
+
+  it('reports the caller signal state', () => {
+    const controller = new AbortController();
+    const ctx = toContext({ signal: controller.signal });
+    expect(abortSignalOf(ctx)).toBe(controller.signal);
+    controller.abort();
+    expect(isContextAborted(ctx)).toBe(true);
+  });
+});
+
+describe('deriveContext', () => {
+  it('inherits every field and overrides the given ones', () => {
+    const controller = new AbortController();
+    const root = toContext({ signal: controller.signal, deadline: 100 });
+    const withField = deriveContext(root, { fields: { tenant: 'acme' } });
+    const child = deriveContext(withField, { attempt: 3 });
+    expect(child.attempt).toBe(3);
+    expect(child.deadline).toBe(100);
+    expect(child.signal).toBe(controller.signal);
+    expect(child.tenant).toBe('acme');
+    expect(root.attempt).toBe(1);
+  });
+
+  it('sets the deadline, including back to undefined', () => {
+    const root = toContext({ deadline: 100 });
+    expect(deriveContext(root, { deadline: 50 }).deadline).toBe(50);
+    expect(deriveContext(root, { deadline: undefined }).deadline).toBeUndefined();
+  });
+
+  it('creates a signal from a source only when someone reads it', () => {
+    const source = new CountingSource();
+    const child = deriveContext(toContext(), { signal: source });
+    expect(source.created).toBe(0);
+    expect(isContextAborted(child)).toBe(false);
+    expect(source.created).toBe(0);
+    const signal = child.signal;
+    expect(source.created).toBe(1);
+    expect(child.signal).toBe(signal);
+    expect(source.created).toBe(1);
+    source.abort();
+    expect(isContextAborted(child)).toBe(true);
+  });
+
+  it('a grandchild of a lazy source shares its signal', () => {
+    const source = new CountingSource();
+    const child = deriveContext(toContext(), { signal: source });
+    const grandchild = deriveContext(child, { attempt: 2 });
+    expect(grandchild.signal).toBe(child.signal);
+    expect(abortSignalOf(grandchild)).toBe(child.signal);
+  });
+
+  it('a replaced signal shadows the parent one without touching it', () => {
+    const outer = new AbortController();
+    const inner = new AbortController();
+    const root = toContext({ signal: outer.signal });
+    const child = deriveContext(root, { signal: inner.signal });
+    expect(child.signal).toBe(inner.signal);
+    expect(root.signal).toBe(outer.signal);
+  });
+
+  it('wraps a context-like object from elsewhere', () => {
+    const controller = new AbortController();
+    const foreign = { signal: controller.signal, attempt: 4, deadline: 9 };
+    const child = deriveContext(foreign, { attempt: 5 });
+    expect(child.attempt).toBe(5);
+    expect(child.deadline).toBe(9);
+    expect(child.signal).toBe(controller.signal);
+    expect(toContext(foreign).attempt).toBe(4);
+  });
+});
+
+describe('deadlines', () => {
+  it('reports remaining time on the clock', async () => {
+    const clock = createVirtualClock({ now: 1_000 });
+    expect(remainingMs(toContext(), clock)).toBe(Infinity);
+    const ctx = toContext({ deadline: 1_500 });
+    expect(remainingMs(ctx, clock)).toBe(500);
+    await clock.advance(600);
+    expect(remainingMs(ctx, clock)).toBe(-100);
+  });
+
+  it('earliestDeadline picks the earlier defined one', () => {
+    expect(earliestDeadline(undefined, undefined)).toBeUndefined();
+    expect(earliestDeadline(5, undefined)).toBe(5);
+    expect(earliestDeadline(undefined, 7)).toBe(7);
+    expect(earliestDeadline(9, 7)).toBe(7);
+  });
+});

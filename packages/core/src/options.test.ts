@@ -1,0 +1,90 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { checkFunction, checkInteger, checkNumber, checkOneOf, checkString, isXError } from './index.js';
+
+function rejection(run: () => unknown): { code: string; option: string; message: string } {
+  try {
+    run();
+  } catch (error) {
+    if (isXError(error, 'INVALID_OPTIONS')) return { code: error.code, option: error.option, message: error.message };
+    throw error;
+  }
+  throw new Error('expected INVALID_OPTIONS');
+}
+
+describe('checkNumber', () => {
+  it('returns valid values unchanged', () => {
+    expect(checkNumber('f', 'ratio', 0.5, { min: 0, max: 1 })).toBe(0.5);
+    expect(checkNumber('f', 'limit', Infinity, { min: 0, allowInfinity: true })).toBe(Infinity);
+  });
+
+  it('names the factory, option, range and value', () => {
+    expect(rejection(() => checkNumber('createRetryBudget', 'ratio', 1.5, { min: 0, max: 1 }))).toEqual({
+      code: 'INVALID_OPTIONS',
+      option: 'ratio',
+      message: 'createRetryBudget: option "ratio" must be a finite number in [0, 1], got 1.5',
+    });
+    expect(rejection(() => checkNumber('f', 'ms', 0, { min: 0, minExclusive: true })).message).toBe(
+      'f: option "ms" must be a finite number > 0, got 0',
+    );
+  });
+
+  it('rejects NaN, infinities and non-numbers whatever the range', () => {
+    for (const bad of [Number.NaN, Infinity, -Infinity, '5', null, undefined, 5n]) {
+      expect(rejection(() => checkNumber('f', 'x', bad)).code).toBe('INVALID_OPTIONS');
+    }
+    expect(rejection(() => checkNumber('f', 'x', -Infinity, { allowInfinity: true })).code).toBe('INVALID_OPTIONS');
+  });
+
+  it('accepts exactly the finite numbers inside the range (property)', () => {
+    fc.assert(
+      fc.property(fc.double(), fc.double({ noNaN: true, noDefaultInfinity: true }), (value, min) => {
+        const ok = Number.isFinite(value) && value >= min && value <= min + 100;
+        let threw = false;
+        try {
+          checkNumber('f', 'x', value, { min, max: min + 100 });
+        } catch {
+          threw = true;
+        }
+        expect(threw).toBe(!ok);
+      }),
+    );
+  });
+});
+
+describe('checkInteger', () => {
+  it('rejects fractions, NaN and out-of-range values', () => {
+    expect(rejection(() => checkInteger('createRetry', 'maxAttempts', 0, { min: 1 })).message).toBe(
+      'createRetry: option "maxAttempts" must be an integer >= 1, got 0',
+    );
+    expect(rejection(() => checkInteger('f', 'size', 2.5, { min: 1 })).code).toBe('INVALID_OPTIONS');
+    expect(rejection(() => checkInteger('f', 'size', Number.NaN)).code).toBe('INVALID_OPTIONS');
+    expect(rejection(() => checkInteger('f', 'size', 11, { min: 1, max: 10 })).message).toBe(
+      'f: option "size" must be an integer in [1, 10], got 11',
+    );
+  });
+
+  it('allows Infinity only when asked', () => {
+    expect(checkInteger('f', 'max', Infinity, { min: 1, allowInfinity: true })).toBe(Infinity);
+    expect(rejection(() => checkInteger('f', 'max', Infinity, { min: 1 })).code).toBe('INVALID_OPTIONS');
+  });
+});
+
+describe('checkOneOf / checkFunction / checkString', () => {
+  it('lists the allowed values', () => {
+    expect(checkOneOf('f', 'order', 'lifo', ['fifo', 'lifo'] as const)).toBe('lifo');
+    expect(rejection(() => checkOneOf('f', 'order', 'random', ['fifo', 'lifo'])).message).toBe(
+      `f: option "order" must be one of 'fifo' | 'lifo', got "random"`,
+    );
+  });
+
+  it('requires functions and non-empty strings', () => {
+    const fn = () => true;
+    expect(checkFunction('f', 'isFailure', fn)).toBe(fn);
+    expect(rejection(() => checkFunction('f', 'isFailure', true)).message).toBe(
+      'f: option "isFailure" must be a function, got true',
+    );
+    expect(checkString('f', 'name', 'db')).toBe('db');
+    expect(rejection(() => checkString('f', 'name', '')).message).toBe('f: option "name" must be a non-empty string, got ""');
+  });
+});

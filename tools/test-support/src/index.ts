@@ -1,0 +1,1 @@
+export { pingRedis, redisAvailable, redisRequired, redisUrl, testKeyPrefix } from './redis.js';
