@@ -132,3 +132,37 @@ describe('defaultEventBus', () => {
     expect(defaultEventBus()).toBe(foreign);
   });
 });
+
+describe('tracked instances', () => {
+  it('lists live instances by source until untracked', () => {
+    const bus = createEventBus();
+    const breaker = { state: 'closed' };
+    const bulkhead = { active: 1 };
+    const untrack = bus.track('breaker', 'db', breaker);
+    bus.track('bulkhead', 'pool', bulkhead);
+    expect(bus.tracked('breaker')).toEqual([{ source: 'breaker', name: 'db', instance: breaker }]);
+    expect(bus.tracked().map((t) => t.name)).toEqual(['db', 'pool']);
+    untrack();
+    untrack();
+    expect(bus.tracked('breaker')).toEqual([]);
+  });
+
+  it('holds instances weakly, so a forgotten instance is collected and dropped', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose_gc');
+    const gc = runInNewContext('gc') as () => void;
+    const bus = createEventBus();
+    (() => {
+      bus.track('breaker', 'temporary', { state: 'open' });
+    })();
+    const kept = { state: 'closed' };
+    bus.track('breaker', 'kept', kept);
+    // deref() keeps a target alive until the end of the job, so collect before looking.
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      gc();
+    }
+    expect(bus.tracked().map((t) => t.name)).toEqual(['kept']);
+  });
+});

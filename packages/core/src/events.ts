@@ -65,6 +65,21 @@ export interface EventBus {
    * event or reading a clock for it, so an unobserved policy pays one branch.
    */
   hasListeners(type: XEventType): boolean;
+  /**
+   * Makes a live instance (a breaker, a bulkhead, an error budget) visible to exporters, which
+   * read its gauges at scrape time. Held weakly: an instance nobody else references can still be
+   * garbage-collected. Returns the function that untracks it.
+   */
+  track(source: string, name: string, instance: object): () => void;
+  /** The live tracked instances, optionally only those of one source package. */
+  tracked(source?: string): TrackedInstance[];
+}
+
+/** An instance registered with {@link EventBus.track}. */
+export interface TrackedInstance {
+  readonly source: string;
+  readonly name: string;
+  readonly instance: object;
 }
 
 /** Options of {@link createEventBus}. */
@@ -126,6 +141,13 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     });
   }
 
+  interface Entry {
+    readonly source: string;
+    readonly name: string;
+    readonly ref: WeakRef<object>;
+  }
+  const entries = new Set<Entry>();
+
   const bus: EventBus = {
     on(type, listener) {
       const fn = listener as AnyListener;
@@ -151,6 +173,22 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     },
     hasListeners(type) {
       return wildcard.length > 0 || byType.has(type);
+    },
+    track(source, name, instance) {
+      const entry: Entry = { source, name, ref: new WeakRef(instance) };
+      entries.add(entry);
+      return () => {
+        entries.delete(entry);
+      };
+    },
+    tracked(source) {
+      const live: TrackedInstance[] = [];
+      for (const entry of entries) {
+        const instance = entry.ref.deref();
+        if (instance === undefined) entries.delete(entry);
+        else if (source === undefined || entry.source === source) live.push({ source: entry.source, name: entry.name, instance });
+      }
+      return live;
     },
   };
   return bus;

@@ -8,6 +8,7 @@ export type {
   EventBus,
   EventBusOptions,
   ListenerErrorEvent,
+  TrackedInstance,
   XEvent,
   XEventListener,
   XEventMap,
