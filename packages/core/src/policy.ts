@@ -107,9 +107,9 @@ class ComposedPolicyImpl implements Policy<object, unknown> {
  * `a.execute(() => b.execute(() => c.execute(fn)))`. Every layer sees the context (signal,
  * deadline, attempt, added fields) of the layers outside it. Takes any number of policies.
  *
- * The usual order is `fallback → ratelimit → bulkhead → breaker → retry → timeout → fn` when each
- * retry attempt should count in the breaker, or `retry → breaker → timeout` when a retried call
- * counts once per attempt against the breaker's state.
+ * The usual order is `fallback → ratelimit → bulkhead → breaker → retry → timeout → fn`, where a
+ * retried call counts once in the breaker (the breaker sees the whole retried call), or
+ * `retry → breaker → timeout`, where every attempt counts in the breaker.
  *
  * @example
  * ```ts
