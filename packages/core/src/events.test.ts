@@ -147,6 +147,14 @@ describe('tracked instances', () => {
     expect(bus.tracked('breaker')).toEqual([]);
   });
 
+  it('announces each tracked instance to listeners', () => {
+    const bus = createEventBus();
+    const seen: string[] = [];
+    bus.on('core.instance_tracked', (e) => seen.push(`${e.instanceSource}/${e.name}`));
+    bus.track('bulkhead', 'pool', {});
+    expect(seen).toEqual(['bulkhead/pool']);
+  });
+
   it('holds instances weakly, so a forgotten instance is collected and dropped', async () => {
     const { setFlagsFromString } = await import('node:v8');
     const { runInNewContext } = await import('node:vm');

@@ -24,6 +24,17 @@ export interface ListenerErrorEvent extends BaseEvent {
 }
 
 /**
+ * Emitted when an instance is registered with {@link EventBus.track}, so an exporter attached
+ * earlier can create the families for a package the moment its first instance exists.
+ */
+export interface InstanceTrackedEvent extends BaseEvent {
+  readonly type: 'core.instance_tracked';
+  readonly source: 'core';
+  /** The package of the tracked instance, e.g. `'breaker'`. */
+  readonly instanceSource: string;
+}
+
+/**
  * Every event type known to the program, keyed by `type`. Each package adds its own events by
  * declaration merging, so `bus.on('breaker.state_change', e => e.to)` is fully typed and a `'*'`
  * subscriber receives the union of every installed package's events.
@@ -37,6 +48,7 @@ export interface ListenerErrorEvent extends BaseEvent {
  */
 export interface XEventMap {
   'core.listener_error': ListenerErrorEvent;
+  'core.instance_tracked': InstanceTrackedEvent;
 }
 
 /** A known event type. */
@@ -177,6 +189,9 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     track(source, name, instance) {
       const entry: Entry = { source, name, ref: new WeakRef(instance) };
       entries.add(entry);
+      if (bus.hasListeners('core.instance_tracked')) {
+        bus.emit({ type: 'core.instance_tracked', source: 'core', name, time: Date.now(), instanceSource: source });
+      }
       return () => {
         entries.delete(entry);
       };

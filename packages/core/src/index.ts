@@ -8,6 +8,7 @@ export type {
   EventBus,
   EventBusOptions,
   ListenerErrorEvent,
+  InstanceTrackedEvent,
   TrackedInstance,
   XEvent,
   XEventListener,
