@@ -12,7 +12,9 @@ const problem = (text) => problems.push(`${pkg.name}: ${text}`);
 // Manifest shape.
 if (pkg.type !== 'module') problem('"type" must be "module"');
 if (pkg.sideEffects !== false) problem('"sideEffects" must be false');
-if (JSON.stringify(pkg.files) !== '["dist"]') problem('"files" must be ["dist"]');
+if (!Array.isArray(pkg.files) || pkg.files[0] !== 'dist' || pkg.files.some((f) => /src|test/.test(f))) {
+  problem('"files" must be ["dist"] (plus data folders users copy, never sources or tests)');
+}
 if (pkg.engines?.node !== '>=20') problem('"engines.node" must be ">=20"');
 if (pkg.publishConfig?.access !== 'public') problem('"publishConfig.access" must be "public"');
 if (pkg.exports?.['./package.json'] !== './package.json') problem('exports must include "./package.json"');
