@@ -29,6 +29,14 @@ describe('checkNumber', () => {
     );
   });
 
+  it('supports exclusive bounds on both sides', () => {
+    expect(checkNumber('createErrorBudget', 'slo', 0.999, { min: 0, max: 1, minExclusive: true, maxExclusive: true })).toBe(0.999);
+    expect(rejection(() => checkNumber('createErrorBudget', 'slo', 1, { min: 0, max: 1, minExclusive: true, maxExclusive: true })).message).toBe(
+      'createErrorBudget: option "slo" must be a finite number in (0, 1), got 1',
+    );
+    expect(rejection(() => checkNumber('f', 'x', 5, { max: 5, maxExclusive: true })).message).toBe('f: option "x" must be a finite number < 5, got 5');
+  });
+
   it('rejects NaN, infinities and non-numbers whatever the range', () => {
     for (const bad of [Number.NaN, Infinity, -Infinity, '5', null, undefined, 5n]) {
       expect(rejection(() => checkNumber('f', 'x', bad)).code).toBe('INVALID_OPTIONS');

@@ -6,25 +6,27 @@ export interface NumberRange {
   readonly max?: number;
   /** When true, `min` itself is not allowed (`> min` rather than `>= min`). */
   readonly minExclusive?: boolean;
+  /** When true, `max` itself is not allowed (`< max` rather than `<= max`). */
+  readonly maxExclusive?: boolean;
   /** When true, `Infinity` is accepted as "no limit". */
   readonly allowInfinity?: boolean;
 }
 
 function rangeText(kind: string, range: NumberRange): string {
-  const { min, max, minExclusive } = range;
+  const { min, max, minExclusive, maxExclusive } = range;
   const finite = range.allowInfinity ? '' : 'finite ';
-  if (min !== undefined && max !== undefined) {
-    return `${kind === 'an integer' ? 'an integer' : `a ${finite}number`} in ${minExclusive ? '(' : '['}${min}, ${max}]`;
-  }
   const article = kind === 'an integer' ? 'an integer' : `a ${finite}number`;
+  if (min !== undefined && max !== undefined) {
+    return `${article} in ${minExclusive ? '(' : '['}${min}, ${max}${maxExclusive ? ')' : ']'}`;
+  }
   if (min !== undefined) return `${article} ${minExclusive ? '>' : '>='} ${min}`;
-  if (max !== undefined) return `${article} <= ${max}`;
+  if (max !== undefined) return `${article} ${maxExclusive ? '<' : '<='} ${max}`;
   return article;
 }
 
 function inRange(value: number, range: NumberRange): boolean {
   if (range.min !== undefined && (range.minExclusive ? value <= range.min : value < range.min)) return false;
-  if (range.max !== undefined && value > range.max) return false;
+  if (range.max !== undefined && (range.maxExclusive ? value >= range.max : value > range.max)) return false;
   return true;
 }
 

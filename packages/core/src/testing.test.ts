@@ -76,6 +76,24 @@ describe('createVirtualClock', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('does not keep cleared timers around (a long test that sets and clears stays small)', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose_gc');
+    const gc = runInNewContext('gc') as () => void;
+    const clock = createVirtualClock({ now: 0 });
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 200_000; i++) {
+      const payload = new Array(8).fill(i); // what a real timer callback would capture
+      clock.clearTimeout(clock.setTimeout(() => payload, 60_000));
+    }
+    gc();
+    expect(clock.pendingTimers).toBe(0);
+    // Kept, 200 000 timers with their closures would hold well over 20 MB.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(5_000_000);
+  });
+
   it('treats negative, NaN and zero delays as due now', async () => {
     const clock = createVirtualClock({ now: 0 });
     const fired: number[] = [];

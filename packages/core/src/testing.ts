@@ -53,6 +53,13 @@ class TimerQueue {
     }
   }
 
+  /** Drops cancelled timers; called when they outnumber live ones, so clearing never accumulates. */
+  compact(): void {
+    const live = this.#heap.filter((timer) => !timer.cancelled);
+    this.#heap.length = 0;
+    for (const timer of live) this.push(timer);
+  }
+
   pop(): Timer | undefined {
     const heap = this.#heap;
     const top = heap[0];
@@ -135,6 +142,7 @@ export function createVirtualClock(options: VirtualClockOptions = {}): VirtualCl
       if (timer && typeof timer === 'object' && 'cancelled' in timer && !timer.cancelled) {
         timer.cancelled = true;
         live--;
+        if (queue.size > 64 && live < queue.size / 2) queue.compact();
       }
     },
     async advance(ms: number): Promise<void> {

@@ -1,0 +1,172 @@
+import { InvalidOptionsError, checkInteger } from '@x/core';
+import type { Clock, EventBus } from '@x/core';
+
+// Validators core does not have (yet); every factory of this package needs them. Each throws
+// `INVALID_OPTIONS` naming the factory, the option, the allowed range and the value.
+
+/**
+ * Longest delay a runtime timer honours (2^31 − 1 ms, about 24.8 days); Node fires longer ones
+ * after 1 ms, so intervals and timeouts are capped here.
+ *
+ * @example
+ * ```ts
+ * checkDuration('createHealthMonitor', 'intervalMs', value, MAX_TIMER_MS);
+ * ```
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Rejects anything that is not a plain options object, and any key the factory does not know
+ * (a misspelt `intervallMs` would otherwise be ignored and the default used silently).
+ *
+ * @example
+ * ```ts
+ * checkOptions('createErrorBudget', options, ['name', 'slo', 'windowMs']);
+ * ```
+ */
+export function checkOptions(owner: string, options: unknown, known: readonly string[], required = false): void {
+  if (options === undefined && !required) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionsError(owner, 'options', options, required ? 'an object' : 'an object or undefined');
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new InvalidOptionsError(
+        owner,
+        key,
+        (options as Record<string, unknown>)[key],
+        `absent (${owner} has no such option; known: ${known.join(', ')})`,
+      );
+    }
+  }
+}
+
+/**
+ * Returns `value` when it is a `Clock` (an object with `now`, `setTimeout` and `clearTimeout`).
+ *
+ * @example
+ * ```ts
+ * const clock = checkClock('createHealthMonitor', options.clock ?? systemClock);
+ * ```
+ */
+export function checkClock(owner: string, value: unknown): Clock {
+  const clock = value as Partial<Clock> | null;
+  if (
+    typeof clock !== 'object' ||
+    clock === null ||
+    typeof clock.now !== 'function' ||
+    typeof clock.setTimeout !== 'function' ||
+    typeof clock.clearTimeout !== 'function'
+  ) {
+    throw new InvalidOptionsError(owner, 'clock', value, 'a Clock (now, setTimeout, clearTimeout)');
+  }
+  return clock as Clock;
+}
+
+/**
+ * Returns `value` when it is an `EventBus` (an object with `on`, `emit` and `hasListeners`).
+ *
+ * @example
+ * ```ts
+ * const events = checkEvents('createErrorBudget', options.events ?? defaultEventBus());
+ * ```
+ */
+export function checkEvents(owner: string, value: unknown): EventBus {
+  const bus = value as Partial<EventBus> | null;
+  if (
+    typeof bus !== 'object' ||
+    bus === null ||
+    typeof bus.on !== 'function' ||
+    typeof bus.emit !== 'function' ||
+    typeof bus.hasListeners !== 'function'
+  ) {
+    throw new InvalidOptionsError(owner, 'events', value, 'an EventBus (on, emit, hasListeners)');
+  }
+  return bus as EventBus;
+}
+
+/**
+ * Returns `value` when it is a boolean.
+ *
+ * @example
+ * ```ts
+ * const critical = checkBoolean('register', 'critical', definition.critical ?? true);
+ * ```
+ */
+export function checkBoolean(owner: string, option: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new InvalidOptionsError(owner, option, value, 'a boolean');
+  return value;
+}
+
+/**
+ * Returns `value` when it is an SLO target strictly between 0 and 1 (0.999 = 99.9 %). Both ends
+ * are excluded: an SLO of 1 leaves no error budget (every ratio divides by zero) and 0 is no
+ * objective at all.
+ *
+ * @example
+ * ```ts
+ * const slo = checkSlo('createErrorBudget', options.slo);
+ * ```
+ */
+export function checkSlo(owner: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0 && value < 1)) {
+    throw new InvalidOptionsError(owner, 'slo', value, 'a number in (0, 1), e.g. 0.999 for 99.9 %');
+  }
+  return value;
+}
+
+/**
+ * Returns `value` when it is a whole number of milliseconds in [1, max].
+ *
+ * @example
+ * ```ts
+ * const windowMs = checkDuration('createErrorBudget', 'windowMs', options.windowMs);
+ * ```
+ */
+export function checkDuration(owner: string, option: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
+  return checkInteger(owner, option, value, { min: 1, max });
+}
+
+/**
+ * The allowed error rate `1 − slo`, snapped to the decimal the user meant when floating point
+ * noise is the only difference: `1 − 0.999` is `0.0010000000000000009` in binary, which would make
+ * one failure in 2 000 requests consume 0.4999999999999996 of the budget instead of 0.5. The
+ * snapped value is used only when `1 − snapped` gives back exactly the same `slo`, so it is an
+ * equally correct reading of the user's number.
+ *
+ * @example
+ * ```ts
+ * allowedErrorRate(0.999); // 0.001, not 0.0010000000000000009
+ * ```
+ */
+export function allowedErrorRate(slo: number): number {
+  const raw = 1 - slo;
+  const snapped = Math.round(raw * 1e15) / 1e15;
+  return snapped > 0 && 1 - snapped === slo ? snapped : raw;
+}
+
+/**
+ * `value`, or `fallback` when it is undefined. Unlike `??`, a `null` is kept, so validation
+ * rejects it instead of quietly using the default.
+ *
+ * @example
+ * ```ts
+ * const intervalMs = checkDuration(OWNER, 'intervalMs', or(options.intervalMs, 10_000));
+ * ```
+ */
+export function or<T>(value: T | undefined, fallback: T): T {
+  return value === undefined ? fallback : value;
+}
+
+/**
+ * Makes an instance visible to exporters that read gauges at scrape time (`bus.tracked('health')`).
+ * A bus from an older copy of `@x/core` may not have `track`; then there is nothing to do.
+ *
+ * @example
+ * ```ts
+ * trackInstance(events, name, this);
+ * ```
+ */
+export function trackInstance(events: EventBus, name: string, instance: object): void {
+  if (typeof (events as Partial<EventBus>).track === 'function') events.track('health', name, instance);
+}
