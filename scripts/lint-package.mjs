@@ -39,6 +39,24 @@ const sourceFiles = readdirSync(join(dir, 'src')).filter((f) => f.endsWith('.ts'
 const serverOnly = new Set(Object.keys(pkg.exports ?? {}).filter((s) => s !== '.').map((s) => `${s.slice(2)}.ts`));
 for (const file of sourceFiles) if (!serverOnly.has(file) && !file.startsWith('redis')) isomorphicFiles.add(file);
 
+// The public API: names the entry files (src/index.ts and subpath entries) export or re-export.
+const entryFiles = Object.values(pkg.exports ?? {})
+  .map((target) => target?.['@x/source'])
+  .filter((source) => typeof source === 'string')
+  .map((source) => source.replace(/^\.\/src\//, ''));
+const publicNames = new Set();
+const wholeFiles = new Set(entryFiles);
+for (const entry of entryFiles) {
+  const text = readFileSync(join(dir, 'src', entry), 'utf8');
+  for (const m of text.matchAll(/export\s+(?:type\s+)?\{([^}]*)\}/g)) {
+    for (const part of m[1].split(',')) {
+      const name = part.trim().replace(/^type\s+/, '').split(/\s+as\s+/).pop()?.trim();
+      if (name) publicNames.add(name);
+    }
+  }
+  for (const m of text.matchAll(/export\s+\*\s+from\s+['"]\.\/([^'"]+)\.js['"]/g)) wholeFiles.add(`${m[1]}.ts`);
+}
+
 for (const file of sourceFiles) {
   const text = readFileSync(join(dir, 'src', file), 'utf8');
   if (isomorphicFiles.has(file) && /from\s+['"](node:|ioredis|prom-client)/.test(text) && pkg.name !== '@x/metrics') {
@@ -48,6 +66,7 @@ for (const file of sourceFiles) {
   const seen = new Set();
   for (const match of text.matchAll(declaration)) {
     const [, kind, name] = match;
+    if (!publicNames.has(name) && !wholeFiles.has(file)) continue;
     // Overload signatures and their implementation share the doc of the first signature.
     if (seen.has(name)) continue;
     seen.add(name);

@@ -26,7 +26,8 @@ class LinkedSignalImpl implements LinkedSignal {
       return;
     }
     this.#parent = parent;
-    parent.addEventListener('abort', this);
+    // `once` so the listener also goes when the parent fires; dispose() covers the other case.
+    parent.addEventListener('abort', this, { once: true });
   }
 
   get signal(): AbortSignal {

@@ -38,10 +38,13 @@ export interface SignalSource {
   readonly aborted: boolean;
 }
 
+/** Fields of {@link Context} itself; everything else on a context is a field a policy added. */
+const INTERNAL = new Set(['attempt', 'deadline', '_signal', '_source', '_idle', '_extras']);
+
 /**
- * The one context class. Derived contexts are `Object.create(parent)` plus own fields, which
- * inherits every field a layer added at the cost of a plain object allocation. The accessor pair
- * on `signal` lets a derived context shadow it by plain assignment.
+ * The one context class, with a fixed shape so V8 keeps property access monomorphic. A derived
+ * context is a copy (a few fields), never `Object.create(parent)`: turning a fresh object into a
+ * prototype costs V8 microseconds. Fields added by policies are copied only when there are some.
  */
 class Context implements ExecutionContext {
   attempt: number;
@@ -51,13 +54,22 @@ class Context implements ExecutionContext {
   _source: SignalSource | undefined;
   /** A never-aborting signal handed out when user code reads `signal` and nothing can abort. */
   _idle: AbortSignal | undefined;
+  /** Whether policies added fields of their own (copied into children). */
+  _extras: boolean;
 
-  constructor(signal: AbortSignal | undefined, deadline: number | undefined, attempt: number) {
+  constructor(
+    signal: AbortSignal | undefined,
+    source: SignalSource | undefined,
+    idle: AbortSignal | undefined,
+    deadline: number | undefined,
+    attempt: number,
+  ) {
     this._signal = signal;
-    this._source = undefined;
-    this._idle = undefined;
+    this._source = source;
+    this._idle = idle;
     this.deadline = deadline;
     this.attempt = attempt;
+    this._extras = false;
   }
 
   get signal(): AbortSignal {
@@ -85,9 +97,9 @@ class Context implements ExecutionContext {
  */
 export function toContext(options?: ExecuteOptions | ExecutionContext): ExecutionContext {
   if (options instanceof Context) return options;
-  if (options === undefined) return new Context(undefined, undefined, 1);
+  if (options === undefined) return new Context(undefined, undefined, undefined, undefined, 1);
   const attempt = (options as Partial<ExecutionContext>).attempt;
-  return new Context(options.signal, options.deadline, typeof attempt === 'number' ? attempt : 1);
+  return new Context(options.signal, undefined, undefined, options.deadline, typeof attempt === 'number' ? attempt : 1);
 }
 
 /** What {@link deriveContext} changes in the child; everything else is inherited. */
@@ -103,7 +115,8 @@ export interface ContextChanges<Fields extends object = object> {
 
 /**
  * Creates a child context that inherits every field of `parent` and overrides what `changes`
- * says. Costs one small object; never creates a signal.
+ * says. Costs one small object (plus a copy of policy-added fields, if any); never creates a
+ * signal.
  *
  * @example
  * ```ts
@@ -114,24 +127,30 @@ export function deriveContext<P extends ExecutionContext, Fields extends object 
   parent: P,
   changes: ContextChanges<Fields>,
 ): P & Fields {
-  const base = parent instanceof Context ? parent : toContext(parent);
-  const child = Object.create(base) as Context & Record<string, unknown>;
+  const base = (parent instanceof Context ? parent : toContext(parent)) as Context;
+  const signal = changes.signal;
+  const child =
+    signal === undefined
+      ? new Context(base._signal, base._source, base._idle, base.deadline, base.attempt)
+      : signal instanceof AbortSignal
+        ? new Context(signal, undefined, undefined, base.deadline, base.attempt)
+        : new Context(undefined, signal, undefined, base.deadline, base.attempt);
   if (changes.attempt !== undefined) child.attempt = changes.attempt;
   if ('deadline' in changes) child.deadline = changes.deadline;
-  const signal = changes.signal;
-  if (signal !== undefined) {
-    if (signal instanceof AbortSignal) {
-      child._signal = signal;
-      child._source = undefined;
-    } else {
-      child._signal = undefined;
-      child._source = signal;
-    }
-    child._idle = undefined;
-  }
+  if (base._extras) copyExtras(base, child);
   const fields = changes.fields;
-  if (fields !== undefined) Object.assign(child, fields);
+  if (fields !== undefined) {
+    Object.assign(child, fields);
+    child._extras = true;
+  }
   return child as unknown as P & Fields;
+}
+
+function copyExtras(from: Context, to: Context): void {
+  const target = to as unknown as Record<string, unknown>;
+  const source = from as unknown as Record<string, unknown>;
+  for (const key of Object.keys(source)) if (!INTERNAL.has(key)) target[key] = source[key];
+  to._extras = true;
 }
 
 /**

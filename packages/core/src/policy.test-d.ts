@@ -39,6 +39,17 @@ describe('compose types', () => {
     expectTypeOf(wrapped).toEqualTypeOf<Policy<Record<'tag', 't'>, 'default'>>();
   });
 
+  it('reads the types of interfaces that extend Policy with members of their own', () => {
+    interface TimeoutLike extends Policy<{ budgetMs: number }> {
+      readonly timeoutMs: number;
+      abandoned(): number;
+    }
+    const timeout = null as unknown as TimeoutLike;
+    const p = compose(timeout, tagging('tag', 'a'));
+    expectTypeOf(p.execute(() => 'x')).toEqualTypeOf<Promise<string>>();
+    void p.execute((ctx) => expectTypeOf(ctx.budgetMs).toEqualTypeOf<number>());
+  });
+
   it('gives fallback handlers the failure and the context', () => {
     fallback((error, ctx) => {
       expectTypeOf(error).toEqualTypeOf<unknown>();

@@ -22,6 +22,12 @@ export type PolicyFn<T, Added extends object = object> = (ctx: ExecutionContext 
 export interface Policy<Added extends object = object, Extra = never> {
   /** The instance name, used in events and metric labels. */
   readonly name: string;
+  /**
+   * Type-level only (never set at run time): lets {@link compose} read `Added` and `Extra` from
+   * interfaces that extend `Policy` with members of their own, where inference through the
+   * generic methods would give `unknown`.
+   */
+  readonly '~types'?: { readonly added: Added; readonly extra: Extra };
   /** Runs `fn` under the policy; rejects with the function's error or the policy's rejection. */
   execute<T>(fn: PolicyFn<T, Added>, options?: ExecuteOptions): Promise<T | Extra>;
   /** Like `execute`, but never rejects: failures come back as `{ ok: false, error }`. */
@@ -29,8 +35,18 @@ export interface Policy<Added extends object = object, Extra = never> {
 }
 
 type AnyPolicy = Policy<any, any>;
-type AddedOf<P> = P extends Policy<infer A, infer _E> ? A : never;
-type ExtraOf<P> = P extends Policy<infer _A, infer E> ? E : never;
+// Distributive over each policy in the union (a single inference over the union would collapse
+// `{ tag: 'a' } | object` to `object`).
+type AddedOf<P> = P extends { readonly '~types'?: infer T }
+  ? NonNullable<T> extends { readonly added: infer A }
+    ? A
+    : never
+  : never;
+type ExtraOf<P> = P extends { readonly '~types'?: infer T }
+  ? NonNullable<T> extends { readonly extra: infer E }
+    ? E
+    : never
+  : never;
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 
 /** The policy {@link compose} returns for a given list of policies. */

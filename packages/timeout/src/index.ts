@@ -1,1 +1,10 @@
-export {};
+export { createTimeout } from './timeout.js';
+export type { TimeoutOptions, TimeoutPolicy } from './timeout.js';
+export { TimeoutError } from './errors.js';
+export type { TimeoutErrorDetails, TimeoutStrategy } from './errors.js';
+export type {
+  TimeoutAbandonedEvent,
+  TimeoutAbandonedSettledEvent,
+  TimeoutEvent,
+  TimeoutTimedOutEvent,
+} from './events.js';
