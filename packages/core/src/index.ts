@@ -1,6 +1,17 @@
 export { XError, InvalidOptionsError, isXError, withoutStack, describeValue } from './errors.js';
 export type { XErrorMap, XErrorOptions } from './errors.js';
-export { checkNumber, checkInteger, checkOneOf, checkFunction, checkString } from './options.js';
+export {
+  checkNumber,
+  checkInteger,
+  checkOneOf,
+  checkFunction,
+  checkString,
+  checkBoolean,
+  checkOptionKeys,
+  checkClock,
+  checkEvents,
+  MAX_TIMER_MS,
+} from './options.js';
 export type { NumberRange } from './options.js';
 export { createEventBus, defaultEventBus } from './events.js';
 export type {

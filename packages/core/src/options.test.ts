@@ -1,6 +1,21 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkFunction, checkInteger, checkNumber, checkOneOf, checkString, isXError } from './index.js';
+import {
+  checkBoolean,
+  checkClock,
+  checkEvents,
+  checkFunction,
+  checkInteger,
+  checkNumber,
+  checkOneOf,
+  checkOptionKeys,
+  checkString,
+  createEventBus,
+  defaultEventBus,
+  isXError,
+  systemClock,
+} from './index.js';
+import { createVirtualClock } from './testing.js';
 
 function rejection(run: () => unknown): { code: string; option: string; message: string } {
   try {
@@ -94,5 +109,32 @@ describe('checkOneOf / checkFunction / checkString', () => {
     );
     expect(checkString('f', 'name', 'db')).toBe('db');
     expect(rejection(() => checkString('f', 'name', '')).message).toBe('f: option "name" must be a non-empty string, got ""');
+  });
+});
+
+describe('checkBoolean / checkOptionKeys / checkClock / checkEvents', () => {
+  it('accepts only booleans', () => {
+    expect(checkBoolean('f', 'critical', false)).toBe(false);
+    expect(rejection(() => checkBoolean('f', 'critical', 'yes')).message).toBe('f: option "critical" must be a boolean, got "yes"');
+  });
+
+  it('names a misspelt option instead of ignoring it', () => {
+    expect(() => checkOptionKeys('createBreaker', { failureThreshold: 1 }, ['failureThreshold'])).not.toThrow();
+    expect(() => checkOptionKeys('createBreaker', undefined, ['failureThreshold'])).not.toThrow();
+    const error = rejection(() => checkOptionKeys('createBreaker', { failureTreshold: 1 }, ['failureThreshold', 'openMs']));
+    expect(error.option).toBe('failureTreshold');
+    expect(error.message).toContain('createBreaker has no such option (known: failureThreshold, openMs)');
+    expect(rejection(() => checkOptionKeys('f', [1], [])).option).toBe('options');
+  });
+
+  it('defaults the clock and the bus, and rejects look-alikes', () => {
+    expect(checkClock('f', undefined)).toBe(systemClock);
+    const clock = createVirtualClock();
+    expect(checkClock('f', clock)).toBe(clock);
+    expect(rejection(() => checkClock('f', { now: () => 1 })).option).toBe('clock');
+    expect(checkEvents('f', undefined)).toBe(defaultEventBus());
+    const bus = createEventBus();
+    expect(checkEvents('f', bus)).toBe(bus);
+    expect(rejection(() => checkEvents('f', {})).option).toBe('events');
   });
 });

@@ -1,4 +1,19 @@
+import { systemClock } from './clock.js';
+import type { Clock } from './clock.js';
 import { InvalidOptionsError } from './errors.js';
+import { defaultEventBus } from './events.js';
+import type { EventBus } from './events.js';
+
+/**
+ * The longest delay timers honour (2³¹ − 1 ms, about 24.8 days); longer ones fire at once in
+ * Node and browsers, so durations that become timer delays are capped at this.
+ *
+ * @example
+ * ```ts
+ * checkInteger('createHealthMonitor', 'intervalMs', ms, { min: 1, max: MAX_TIMER_MS });
+ * ```
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
 
 /** Bounds for {@link checkNumber} and {@link checkInteger}. Bounds are inclusive unless marked. */
 export interface NumberRange {
@@ -115,4 +130,86 @@ export function checkString(owner: string, option: string, value: unknown): stri
     throw new InvalidOptionsError(owner, option, value, 'a non-empty string');
   }
   return value;
+}
+
+/**
+ * Returns `value` when it is a boolean, else throws `INVALID_OPTIONS`.
+ *
+ * @example
+ * ```ts
+ * const critical = checkBoolean('register', 'critical', options.critical ?? true);
+ * ```
+ */
+export function checkBoolean(owner: string, option: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new InvalidOptionsError(owner, option, value, 'a boolean');
+  return value;
+}
+
+/**
+ * Rejects an options argument that is not a plain object, or that has a key the factory does not
+ * know: a misspelt option (`failureTreshold`) fails loudly instead of silently taking the default.
+ *
+ * @example
+ * ```ts
+ * checkOptionKeys('createBulkhead', options, ['name', 'maxConcurrent', 'maxQueue', 'clock', 'events']);
+ * ```
+ */
+export function checkOptionKeys(owner: string, options: unknown, known: readonly string[]): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOptionsError(owner, 'options', options, 'an object');
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new InvalidOptionsError(owner, key, (options as Record<string, unknown>)[key], `absent: ${owner} has no such option (known: ${known.join(', ')})`);
+    }
+  }
+}
+
+/**
+ * The `clock` option: `systemClock` when undefined, the value when it is a `Clock`, else
+ * `INVALID_OPTIONS`.
+ *
+ * @example
+ * ```ts
+ * const clock = checkClock('createBreaker', options.clock);
+ * ```
+ */
+export function checkClock(owner: string, value: unknown): Clock {
+  if (value === undefined) return systemClock;
+  const clock = value as Partial<Clock> | null;
+  if (
+    typeof clock !== 'object' ||
+    clock === null ||
+    typeof clock.now !== 'function' ||
+    typeof clock.setTimeout !== 'function' ||
+    typeof clock.clearTimeout !== 'function'
+  ) {
+    throw new InvalidOptionsError(owner, 'clock', value, 'a Clock (now, setTimeout, clearTimeout)');
+  }
+  return clock as Clock;
+}
+
+/**
+ * The `events` option: `defaultEventBus()` when undefined, the value when it is an `EventBus`,
+ * else `INVALID_OPTIONS`.
+ *
+ * @example
+ * ```ts
+ * const events = checkEvents('createBreaker', options.events);
+ * ```
+ */
+export function checkEvents(owner: string, value: unknown): EventBus {
+  if (value === undefined) return defaultEventBus();
+  const bus = value as Partial<EventBus> | null;
+  if (
+    typeof bus !== 'object' ||
+    bus === null ||
+    typeof bus.on !== 'function' ||
+    typeof bus.emit !== 'function' ||
+    typeof bus.hasListeners !== 'function'
+  ) {
+    throw new InvalidOptionsError(owner, 'events', value, 'an EventBus (on, emit, hasListeners)');
+  }
+  return bus as EventBus;
 }
