@@ -189,6 +189,8 @@ class BulkheadImpl implements Bulkhead {
     this.#maxWaitMs = resolved.maxWaitMs;
     this.#order = resolved.order;
     this.#lifo = resolved.order === 'lifo';
+    // Exporters read `stats()` at scrape time; a bus from an older core may not track.
+    (this.#events as Partial<EventBus>).track?.('bulkhead', this.name, this);
   }
 
   get active(): number {

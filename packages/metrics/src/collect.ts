@@ -1,0 +1,186 @@
+import { XError, checkString, defaultEventBus } from '@x/core';
+import type { EventBus, XEvent } from '@x/core';
+import { register as globalRegistry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { Families, defaultBuckets } from './families.js';
+import type { MetricBuckets } from './families.js';
+import { breakerMetrics } from './sources/breaker.js';
+import { bulkheadMetrics } from './sources/bulkhead.js';
+import { healthMetrics } from './sources/health.js';
+import { ratelimitMetrics } from './sources/ratelimit.js';
+import { retryMetrics } from './sources/retry.js';
+import { timeoutMetrics } from './sources/timeout.js';
+import type { AnyEvent, SourceFactory, SourceMetrics } from './sources/types.js';
+
+/** The packages the exporter knows, by event `source`. */
+const SOURCES: Readonly<Record<string, SourceFactory>> = {
+  breaker: breakerMetrics,
+  retry: retryMetrics,
+  timeout: timeoutMetrics,
+  bulkhead: bulkheadMetrics,
+  ratelimit: ratelimitMetrics,
+  health: healthMetrics,
+};
+
+/** Options of {@link collectMetrics}. */
+export interface CollectMetricsOptions {
+  /** Registry to register in. Default: prom-client's global `register`. */
+  readonly registry?: Registry;
+  /** Prefix of every metric name, joined with `_` (`'dwcp'` gives `dwcp_circuit_breaker_state`). Default `'x'`; `''` for none. */
+  readonly prefix?: string;
+  /** Bus to subscribe to. Default: the process-wide `defaultEventBus()`. */
+  readonly bus?: EventBus;
+  /** Histogram buckets in seconds. */
+  readonly buckets?: Partial<MetricBuckets>;
+}
+
+/** What {@link collectMetrics} returns. */
+export interface MetricsCollector {
+  /** The packages whose families exist so far (they appear on first event or instance). */
+  readonly sources: readonly string[];
+  /** Unsubscribes from the bus and unregisters every metric it registered. Idempotent. */
+  stop(): void;
+}
+
+// One collector per registry and prefix: a second would register the same names twice.
+const active = new WeakMap<Registry, Set<string>>();
+
+/**
+ * Exports every `@x/*` package's events and live gauges as Prometheus metrics. Families appear
+ * only for packages that emitted something or have a live instance, so installing packages one at
+ * a time never produces empty families. Gauges (breaker state, bulkhead occupancy, error budgets,
+ * health status) are read at scrape time; counters and histograms follow events. Labels are
+ * instance names and small enums, never keys. A failure inside the exporter is counted in
+ * `<prefix>_metrics_errors_total` and never reaches the code that emitted the event.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from 'prom-client';
+ * import { collectMetrics } from '@x/metrics';
+ *
+ * const registry = new Registry();
+ * const metrics = collectMetrics({ registry, prefix: 'shop' });
+ * app.get('/metrics', async (_req, res) => res.type(registry.contentType).send(await registry.metrics()));
+ * ```
+ */
+export function collectMetrics(options: CollectMetricsOptions = {}): MetricsCollector {
+  const registry = options.registry ?? globalRegistry;
+  const prefix = options.prefix ?? 'x';
+  if (prefix !== '') checkString('collectMetrics', 'prefix', prefix);
+  if (!/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
+    throw new XError('INVALID_OPTIONS', `collectMetrics: option "prefix" must match [a-zA-Z_:][a-zA-Z0-9_:]*, got ${JSON.stringify(prefix)}`);
+  }
+  const bus = options.bus ?? defaultEventBus();
+  const prefixes = active.get(registry) ?? new Set<string>();
+  if (prefixes.has(prefix)) {
+    throw new XError(
+      'INVALID_OPTIONS',
+      `collectMetrics: a collector with prefix "${prefix}" is already registered in this registry; stop() it first or use another prefix`,
+    );
+  }
+  prefixes.add(prefix);
+  active.set(registry, prefixes);
+
+  const families = new Families(registry, prefix, { ...defaultBuckets, ...options.buckets });
+  const exporterErrors: Counter<never> = families.counter(
+    'metrics_errors_total',
+    'Events the metrics exporter failed to record (a bug or a malformed event; never thrown to the emitter).',
+    [],
+  );
+  const listenerErrors = families.counter(
+    'event_listener_errors_total',
+    'Event listeners that threw, by the type of event they were handling.',
+    ['event_type'],
+  );
+  const bySource = new Map<string, SourceMetrics>();
+
+  const ensure = (source: string): SourceMetrics | undefined => {
+    let metrics = bySource.get(source);
+    if (metrics === undefined) {
+      const factory = SOURCES[source];
+      if (factory === undefined) return undefined;
+      metrics = factory(families, bus);
+      bySource.set(source, metrics);
+    }
+    return metrics;
+  };
+
+  const onEvent = (event: XEvent): void => {
+    try {
+      if (event.type === 'core.listener_error') listenerErrors.inc({ event_type: event.eventType });
+      else if (event.type === 'core.instance_tracked') ensure(event.instanceSource);
+      else {
+        const any = event as unknown as AnyEvent;
+        ensure(any.source)?.onEvent(any);
+      }
+    } catch {
+      exporterErrors.inc();
+    }
+  };
+
+  for (const { source } of bus.tracked()) ensure(source);
+  const unsubscribe = bus.on('*', onEvent);
+  let stopped = false;
+
+  return {
+    get sources() {
+      return [...bySource.keys()];
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      unsubscribe();
+      families.removeAll();
+      prefixes.delete(prefix);
+    },
+  };
+}
+
+/**
+ * Every metric name the exporter can produce under `prefix`, for dashboards, alert rules and
+ * tests that check them.
+ *
+ * @example
+ * ```ts
+ * metricNames('shop').includes('shop_circuit_breaker_state'); // true
+ * ```
+ */
+export function metricNames(prefix = 'x'): string[] {
+  return METRIC_SUFFIXES.map((suffix) => (prefix === '' ? suffix : `${prefix}_${suffix}`));
+}
+
+/**
+ * Name suffixes of every family (a test checks they match what the sources register).
+ *
+ * @example
+ * ```ts
+ * METRIC_SUFFIXES.includes('bulkhead_queued'); // true
+ * ```
+ */
+export const METRIC_SUFFIXES: readonly string[] = [
+  'metrics_errors_total',
+  'event_listener_errors_total',
+  'circuit_breaker_state',
+  'circuit_breaker_requests_total',
+  'circuit_breaker_state_changes_total',
+  'circuit_breaker_request_duration_seconds',
+  'retry_attempts_total',
+  'retry_backoff_delay_seconds',
+  'retry_calls_total',
+  'timeouts_total',
+  'bulkhead_concurrent',
+  'bulkhead_queued',
+  'bulkhead_limit',
+  'bulkhead_rejected_total',
+  'bulkhead_queue_wait_seconds',
+  'ratelimit_requests_total',
+  'ratelimit_store_errors_total',
+  'ratelimit_store_degraded_total',
+  'health_check_status',
+  'error_budget_remaining',
+  'error_budget_consumed',
+  'error_budget_exhausted_total',
+  'health_check_duration_seconds',
+  'health_check_total',
+  'burn_rate_alerts_total',
+];
