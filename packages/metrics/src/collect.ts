@@ -1,26 +1,20 @@
-import { XError, checkString, defaultEventBus } from '@x/core';
+import { XError, checkBoolean, checkString, defaultEventBus } from '@x/core';
 import type { EventBus, XEvent } from '@x/core';
 import { register as globalRegistry } from 'prom-client';
-import type { Counter, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { Families, defaultBuckets } from './families.js';
 import type { MetricBuckets } from './families.js';
-import { breakerMetrics } from './sources/breaker.js';
-import { bulkheadMetrics } from './sources/bulkhead.js';
-import { healthMetrics } from './sources/health.js';
-import { ratelimitMetrics } from './sources/ratelimit.js';
-import { retryMetrics } from './sources/retry.js';
-import { timeoutMetrics } from './sources/timeout.js';
-import type { AnyEvent, SourceFactory, SourceMetrics } from './sources/types.js';
+import { breakerSource } from './sources/breaker.js';
+import { bulkheadSource } from './sources/bulkhead.js';
+import { healthSource } from './sources/health.js';
+import { ratelimitSource } from './sources/ratelimit.js';
+import { retrySource } from './sources/retry.js';
+import { timeoutSource } from './sources/timeout.js';
+import type { AnyEvent, Source, SourceMetrics } from './sources/types.js';
 
-/** The packages the exporter knows, by event `source`. */
-const SOURCES: Readonly<Record<string, SourceFactory>> = {
-  breaker: breakerMetrics,
-  retry: retryMetrics,
-  timeout: timeoutMetrics,
-  bulkhead: bulkheadMetrics,
-  ratelimit: ratelimitMetrics,
-  health: healthMetrics,
-};
+/** The packages the exporter knows. */
+const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource];
+const BY_NAME = new Map(SOURCES.map((source) => [source.source, source]));
 
 /** Options of {@link collectMetrics}. */
 export interface CollectMetricsOptions {
@@ -32,6 +26,12 @@ export interface CollectMetricsOptions {
   readonly bus?: EventBus;
   /** Histogram buckets in seconds. */
   readonly buckets?: Partial<MetricBuckets>;
+  /**
+   * Record call durations (`circuit_breaker_request_duration_seconds`). Default true. Timing makes
+   * every observed breaker call read the clock twice and build an event; turn it off on very hot
+   * paths where counts and states are enough.
+   */
+  readonly durations?: boolean;
 }
 
 /** What {@link collectMetrics} returns. */
@@ -81,45 +81,55 @@ export function collectMetrics(options: CollectMetricsOptions = {}): MetricsColl
   prefixes.add(prefix);
   active.set(registry, prefixes);
 
-  const families = new Families(registry, prefix, { ...defaultBuckets, ...options.buckets });
-  const exporterErrors: Counter<never> = families.counter(
-    'metrics_errors_total',
-    'Events the metrics exporter failed to record (a bug or a malformed event; never thrown to the emitter).',
-    [],
-  );
-  const listenerErrors = families.counter(
-    'event_listener_errors_total',
-    'Event listeners that threw, by the type of event they were handling.',
-    ['event_type'],
-  );
+  const durations = options.durations ?? true;
+  if (typeof durations !== 'boolean') checkBoolean('collectMetrics', 'durations', durations);
+  const families = new Families(registry, prefix, { ...defaultBuckets, ...options.buckets }, durations);
+  const exporterErrors = families
+    .counter('metrics_errors_total', 'Events the metrics exporter failed to record (a bug or a malformed event; never thrown to the emitter).')
+    .cell('', {});
+  const listenerErrors = families.counter('event_listener_errors_total', 'Event listeners that threw, by the type of event they were handling.');
   const bySource = new Map<string, SourceMetrics>();
 
   const ensure = (source: string): SourceMetrics | undefined => {
     let metrics = bySource.get(source);
     if (metrics === undefined) {
-      const factory = SOURCES[source];
-      if (factory === undefined) return undefined;
-      metrics = factory(families, bus);
+      const known = BY_NAME.get(source);
+      if (known === undefined) return undefined;
+      metrics = known.create(families, bus);
       bySource.set(source, metrics);
     }
     return metrics;
   };
 
-  const onEvent = (event: XEvent): void => {
+  const onSourceEvent = (event: XEvent): void => {
     try {
-      if (event.type === 'core.listener_error') listenerErrors.inc({ event_type: event.eventType });
-      else if (event.type === 'core.instance_tracked') ensure(event.instanceSource);
-      else {
-        const any = event as unknown as AnyEvent;
-        ensure(any.source)?.onEvent(any);
-      }
+      const any = event as unknown as AnyEvent;
+      (bySource.get(any.source) ?? ensure(any.source))?.onEvent(any);
     } catch {
-      exporterErrors.inc();
+      exporterErrors.value++;
     }
   };
 
   for (const { source } of bus.tracked()) ensure(source);
-  const unsubscribe = bus.on('*', onEvent);
+  // Only the types the exporter records: a package skips building events nobody listens to.
+  const subscribe = bus.on as (type: string, listener: (event: XEvent) => void) => () => void;
+  const unsubscribers = [
+    bus.on('core.listener_error', (event) => {
+      const type = event.eventType;
+      listenerErrors.cell(type, { event_type: type }).value++;
+    }),
+    bus.on('core.instance_tracked', (event) => {
+      try {
+        ensure(event.instanceSource);
+      } catch {
+        exporterErrors.value++;
+      }
+    }),
+    ...SOURCES.flatMap((source) => source.events(durations).map((type) => subscribe(type, onSourceEvent))),
+  ];
+  const unsubscribe = () => {
+    for (const off of unsubscribers) off();
+  };
   let stopped = false;
 
   return {
@@ -172,7 +182,6 @@ export const METRIC_SUFFIXES: readonly string[] = [
   'bulkhead_queued',
   'bulkhead_limit',
   'bulkhead_rejected_total',
-  'bulkhead_queue_wait_seconds',
   'ratelimit_requests_total',
   'ratelimit_store_errors_total',
   'ratelimit_store_degraded_total',

@@ -1,11 +1,16 @@
-import type { SourceFactory } from './types.js';
+import type { Source } from './types.js';
 import { text } from './types.js';
 
-export const timeoutMetrics: SourceFactory = (families) => {
-  const timedOut = families.counter('timeouts_total', 'Calls that reached their timeout, by strategy.', ['policy', 'strategy']);
-  return {
-    onEvent(event) {
-      if (event.type === 'timeout.timed_out') timedOut.inc({ policy: event.name, strategy: text(event.strategy) });
-    },
-  };
+export const timeoutSource: Source = {
+  source: 'timeout',
+  events: () => ['timeout.timed_out'],
+  create(families) {
+    const timedOut = families.counter('timeouts_total', 'Calls that reached their timeout, by strategy.');
+    return {
+      onEvent(event) {
+        const strategy = text(event.strategy);
+        timedOut.cell(`${event.name}\0${strategy}`, { policy: event.name, strategy }).value++;
+      },
+    };
+  },
 };

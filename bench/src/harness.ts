@@ -1,0 +1,124 @@
+import { measure } from 'mitata';
+
+/** One operation, called once per iteration; its promise is awaited. */
+export type Op = () => Promise<unknown>;
+
+/** The libraries a row can be compared against, one column each. */
+export type Column = 'x' | 'cockatiel' | 'opossum' | 'opossumDefault' | 'pRetry';
+
+/** What a row module returns: the operation under each library, measured against bare `await fn()`. */
+export interface Row {
+  /** What is measured, as printed in the table. */
+  readonly operation: string;
+  /** The issue's bound on the @x ratio (median, to bare `await fn()`); undefined = informational. */
+  readonly target?: number;
+  /** The measured operation per column; a missing column prints as "—". */
+  readonly ops: Partial<Record<Column, Op>>;
+  /** Checks each op's first result, so a broken setup is never timed (e.g. a rejection). */
+  readonly verify?: (column: Column, result: unknown) => void;
+  /** Why the @x column is empty, when it is. */
+  readonly note?: string;
+  /** Stops timers the anchors keep (opossum's stats intervals). */
+  readonly dispose?: () => void;
+  /**
+   * What ratios are relative to, instead of a bare `await fn()`: e.g. the same breaker call with no
+   * listener, to price the metrics exporter alone. Named in the table by `baselineLabel`.
+   */
+  readonly baseline?: Op;
+  readonly baselineLabel?: string;
+}
+
+export interface Settings {
+  /** Measurement rounds; every op of a row (and bare) is sampled once per round, interleaved. */
+  readonly rounds: number;
+  /** CPU time mitata spends on one op in one round (ms). */
+  readonly sampleMs: number;
+  /** Time each op runs before measuring (ms), so the JIT has settled. */
+  readonly warmupMs: number;
+}
+
+export const FULL: Settings = { rounds: 15, sampleMs: 80, warmupMs: 150 };
+export const QUICK: Settings = { rounds: 4, sampleMs: 50, warmupMs: 40 };
+
+/** Result of one column of a row. */
+export interface Cell {
+  /** Median over rounds of (op time / bare time in the same round). */
+  readonly ratio: number;
+  /** Median time per op, ns. */
+  readonly ns: number;
+  /** Spread of the per-round ratios (min..max), to judge the noise. */
+  readonly min: number;
+  readonly max: number;
+}
+
+export interface RowResult {
+  readonly row: Row;
+  readonly bareNs: number;
+  readonly cells: Partial<Record<Column, Cell>>;
+  readonly errors: Partial<Record<Column, string>>;
+}
+
+/** The baseline every ratio is relative to: an async function that returns at once. */
+export const work = async (): Promise<number> => 1;
+const bare: Op = () => work();
+
+async function warmUp(op: Op, ms: number): Promise<void> {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    for (let i = 0; i < 256; i++) await op();
+  }
+}
+
+/** Median time of one op (ns) over a mitata sampling run of about `sampleMs`. */
+async function sample(op: Op, settings: Settings): Promise<number> {
+  const stats = await measure(op, { min_cpu_time: settings.sampleMs * 1e6 });
+  return stats.p50;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/**
+ * Measures one row. Bare `await fn()` is sampled in every round next to the ops, and each ratio
+ * is taken within its round, so a machine that slows down or speeds up during the run moves both
+ * sides of the ratio together. The order inside a round rotates to spread position effects.
+ */
+export async function measureRow(row: Row, settings: Settings, log: (line: string) => void): Promise<RowResult> {
+  const errors: Partial<Record<Column, string>> = {};
+  const base = row.baseline ?? bare;
+  await base();
+  const ops: [Column | 'bare', Op][] = [['bare', base]];
+  for (const [column, op] of Object.entries(row.ops) as [Column, Op][]) {
+    try {
+      const result = await op();
+      row.verify?.(column, result);
+      await warmUp(op, settings.warmupMs);
+      ops.push([column, op]);
+    } catch (error) {
+      errors[column] = error instanceof Error ? error.message : String(error);
+    }
+  }
+  await warmUp(base, settings.warmupMs);
+
+  const times = new Map<string, number[]>(ops.map(([c]) => [c, []]));
+  for (let round = 0; round < settings.rounds; round++) {
+    log(`  ${row.operation}: round ${round + 1}/${settings.rounds}`);
+    for (let k = 0; k < ops.length; k++) {
+      const [column, op] = ops[(k + round) % ops.length] as [string, Op];
+      (times.get(column) as number[]).push(await sample(op, settings));
+    }
+  }
+
+  const bareTimes = times.get('bare') as number[];
+  const cells: Partial<Record<Column, Cell>> = {};
+  for (const [column] of ops) {
+    if (column === 'bare') continue;
+    const own = times.get(column) as number[];
+    const ratios = own.map((t, i) => t / (bareTimes[i] as number));
+    cells[column] = { ratio: median(ratios), ns: median(own), min: Math.min(...ratios), max: Math.max(...ratios) };
+  }
+  return { row, bareNs: median(bareTimes), cells, errors };
+}

@@ -1,0 +1,184 @@
+/**
+ * Runs every benchmark row and prints one table of median ratios to a bare `await fn()` measured
+ * in the same run. Missed targets are printed as "miss", never turned into a failing exit code;
+ * only a crash (a row that cannot be built, an op that throws or returns the wrong thing) is.
+ *
+ *   pnpm bench                 full run (about a minute)
+ *   pnpm bench -- --quick      smoke run for CI (BENCH_QUICK=1 does the same)
+ *   pnpm bench -- --only=timeout --json
+ */
+import { arch, cpus, platform } from 'node:os';
+import { FULL, QUICK, measureRow } from './harness.js';
+import type { Cell, Column, Row, RowResult, Settings } from './harness.js';
+import { loadPackages } from './packages.js';
+import type { Packages } from './packages.js';
+import breakerClosed from './rows/breaker-closed.js';
+import breakerOpen from './rows/breaker-open.js';
+import retryNoFailure from './rows/retry.js';
+import stack from './rows/stack.js';
+import timeoutAggressive from './rows/timeout-aggressive.js';
+import timeoutCooperative from './rows/timeout-cooperative.js';
+import metricsOverhead, { metricsOverheadNoDurations } from './rows/metrics-overhead.js';
+import { rows as bulkheadRows } from './cases/bulkhead.js';
+
+type RowFactory = (packages: Packages) => Row | Promise<Row>;
+const ROWS: readonly [string, RowFactory][] = [
+  ['breaker-closed', breakerClosed],
+  ['breaker-open', breakerOpen],
+  ['retry', retryNoFailure],
+  ['timeout-cooperative', timeoutCooperative],
+  ['timeout-aggressive', timeoutAggressive],
+  ['stack', stack],
+  ...bulkheadRows,
+  ['metrics-overhead', metricsOverhead],
+  ['metrics-overhead-no-durations', metricsOverheadNoDurations],
+];
+
+interface Args {
+  readonly quick: boolean;
+  readonly json: boolean;
+  readonly only: string | undefined;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const env = process.env['BENCH_QUICK'];
+  let quick = env !== undefined && env !== '' && env !== '0' && env !== 'false';
+  let json = false;
+  let only: string | undefined;
+  for (const arg of argv) {
+    if (arg === '--') continue;
+    else if (arg === '--quick') quick = true;
+    else if (arg === '--json') json = true;
+    else if (arg.startsWith('--only=')) only = arg.slice('--only='.length);
+    else throw new Error(`unknown argument ${arg} (expected --quick, --json, --only=<row>)`);
+  }
+  return { quick, json, only };
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+function fmtRatio(cell: Cell | undefined, error: string | undefined): string {
+  if (error !== undefined) return 'error';
+  return cell === undefined ? '—' : `${cell.ratio.toFixed(2)}×`;
+}
+
+function verdict(result: RowResult): string {
+  const { target } = result.row;
+  if (target === undefined) return 'info';
+  if (result.errors.x !== undefined) return 'error';
+  const x = result.cells.x;
+  if (x === undefined) return 'skipped';
+  return x.ratio <= target ? 'pass' : 'miss';
+}
+
+function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
+}
+
+function render(results: readonly RowResult[], settings: Settings, quick: boolean): string {
+  const out: string[] = [];
+  out.push('@x benchmarks: median ratio to a bare `await fn()` measured in the same run (lower is better;');
+  out.push('rows with a target "of X" are relative to X instead)');
+  out.push(
+    `Node ${process.version}, ${platform()} ${arch()}, ${cpus().length} CPUs; ${quick ? 'QUICK smoke run' : 'full run'}: ` +
+      `${settings.rounds} interleaved rounds × ${settings.sampleMs} ms per op (mitata p50 per round)`,
+  );
+  out.push('');
+  const rows = results.map((r) => {
+    const opossum = r.cells.opossum || r.cells.opossumDefault
+      ? `${fmtRatio(r.cells.opossum, r.errors.opossum)}${r.cells.opossumDefault ? ` / ${fmtRatio(r.cells.opossumDefault, r.errors.opossumDefault)} (default timeout)` : ''}`
+      : '—';
+    return [
+      r.row.operation,
+      fmtRatio(r.cells.x, r.errors.x),
+      fmtRatio(r.cells.cockatiel, r.errors.cockatiel),
+      opossum,
+      fmtRatio(r.cells.pRetry, r.errors.pRetry),
+      r.row.target === undefined ? '—' : `≤ ${r.row.target}×${r.row.baselineLabel ? ` of ${r.row.baselineLabel}` : ''}`,
+      verdict(r),
+    ];
+  });
+  out.push(table(['operation', '@x', 'cockatiel', 'opossum', 'p-retry', 'target', 'result'], rows));
+  out.push('');
+  out.push('Per op: median ns/op and the min..max of the per-round ratios (the noise band):');
+  const detail = results.flatMap((r) =>
+    (Object.entries(r.cells) as [Column, Cell][]).map(([column, cell]) => [
+      r.row.operation,
+      column,
+      `${cell.ns.toFixed(0)} ns`,
+      `${cell.ratio.toFixed(2)}×`,
+      `${cell.min.toFixed(2)}..${cell.max.toFixed(2)}`,
+      `${r.bareNs.toFixed(0)} ns`,
+    ]),
+  );
+  out.push(table(['operation', 'library', 'time/op', 'ratio', 'round ratios', 'bare'], detail));
+  const notes = results.flatMap((r) => [
+    ...(r.row.note !== undefined ? [`${r.row.operation}: @x column skipped: ${r.row.note}`] : []),
+    ...(Object.entries(r.errors) as [Column, string][]).map(([c, e]) => `${r.row.operation}: ${c} failed: ${e}`),
+  ]);
+  if (notes.length > 0) {
+    out.push('');
+    out.push('Notes:');
+    for (const note of notes) out.push(`- ${note}`);
+  }
+  return out.join('\n');
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const settings = args.quick ? QUICK : FULL;
+  if (typeof (globalThis as { gc?: unknown }).gc !== 'function') {
+    log('note: run with node --expose-gc (as `pnpm bench` does) so samples start from a collected heap');
+  }
+  const packages = await loadPackages();
+  let crashed = false;
+  const results: RowResult[] = [];
+  for (const [id, make] of ROWS) {
+    if (args.only !== undefined && !id.includes(args.only)) continue;
+    let row: Row;
+    try {
+      row = await make(packages);
+    } catch (error) {
+      crashed = true;
+      log(`row ${id} could not be set up: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      continue;
+    }
+    try {
+      const result = await measureRow(row, settings, log);
+      if (Object.keys(result.errors).length > 0) crashed = true;
+      results.push(result);
+    } finally {
+      row.dispose?.();
+    }
+  }
+  if (args.json) {
+    const plain = results.map((r) => ({
+      operation: r.row.operation,
+      target: r.row.target ?? null,
+      result: verdict(r),
+      bareNs: r.bareNs,
+      cells: r.cells,
+      errors: r.errors,
+      note: r.row.note ?? null,
+    }));
+    process.stdout.write(`${JSON.stringify({ node: process.version, quick: args.quick, settings, rows: plain }, null, 2)}\n`);
+  } else {
+    process.stdout.write(`\n${render(results, settings, args.quick)}\n`);
+  }
+  return crashed ? 1 : 0;
+}
+
+process.on('unhandledRejection', (reason) => {
+  log(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
+  process.exit(1);
+});
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    process.exit(1);
+  },
+);
