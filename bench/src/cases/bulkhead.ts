@@ -1,0 +1,81 @@
+import { bulkhead as cockatielBulkhead } from 'cockatiel';
+import type { Row } from '../harness.js';
+import { work } from '../harness.js';
+
+type BulkheadModule = typeof import('@x/bulkhead');
+
+/** Loads the built @x/bulkhead (as a user gets it); a missing build becomes a note, not a crash. */
+async function loadBulkhead(): Promise<{ mod?: BulkheadModule; note?: string }> {
+  try {
+    const mod = (await import('@x/bulkhead')) as BulkheadModule;
+    if (typeof mod.createBulkhead !== 'function') return { note: '@x/bulkhead does not export createBulkhead yet' };
+    return { mod };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    return { note: `@x/bulkhead could not be loaded (${reason}); build it with \`pnpm --filter @x/bulkhead build\`` };
+  }
+}
+
+const expectOne = (_column: string, result: unknown) => {
+  if (result !== 1) throw new Error(`expected 1, got ${String(result)}`);
+};
+
+/**
+ * A bulkhead with a free slot around a call that succeeds: the cost every call pays while the
+ * bulkhead is not saturated. Target: no more than cockatiel's `bulkhead(limit, queue)` on the same
+ * workload (1.5× bare in BRIEF §6).
+ */
+export default async function bulkheadFreeSlot(): Promise<Row> {
+  const { mod, note } = await loadBulkhead();
+  const cockatiel = cockatielBulkhead(10, 100);
+  const x = mod?.createBulkhead({ name: 'bench', maxConcurrent: 10, maxQueue: 100 });
+  return {
+    operation: 'bulkhead, free slot',
+    // The issue's bound is "no more than cockatiel in the same run"; Row.target is an absolute
+    // ratio, so this is cockatiel's figure from BRIEF §6. Compare the two columns.
+    target: 1.5,
+    ops: {
+      ...(x && { x: () => x.execute(work) }),
+      cockatiel: () => cockatiel.execute(work),
+    },
+    verify: expectOne,
+    ...(note !== undefined && { note }),
+  };
+}
+
+/**
+ * Informational: a full bulkhead (every slot held, no queue) rejecting a call. @x goes through
+ * `executeOutcome` (no throw, stackless error); cockatiel only rejects, so its op catches.
+ */
+export async function bulkheadFull(): Promise<Row> {
+  const { mod, note } = await loadBulkhead();
+  const never = new Promise<never>(() => {});
+  const cockatiel = cockatielBulkhead(1, 0);
+  void cockatiel.execute(() => never);
+  const x = mod?.createBulkhead({ name: 'bench-full', maxConcurrent: 1 });
+  x?.tryAcquire();
+  let calls = 0;
+  const counted = async () => {
+    calls++;
+    return work();
+  };
+  return {
+    operation: 'bulkhead, full, rejection (@x: executeOutcome)',
+    ops: {
+      ...(x && { x: () => x.executeOutcome(counted) }),
+      cockatiel: () => cockatiel.execute(counted).catch((error: unknown) => error),
+    },
+    verify: (column, result) => {
+      if (calls !== 0) throw new Error(`${column}: the full bulkhead ran the call`);
+      const rejected = column === 'x' ? (result as { ok?: unknown }).ok === false : result instanceof Error;
+      if (!rejected) throw new Error(`${column}: expected a rejection, got ${String(result)}`);
+    },
+    ...(note !== undefined && { note }),
+  };
+}
+
+/** Every row this file contributes, in the `RowFactory` shape run.ts lists. */
+export const rows: readonly [string, () => Promise<Row>][] = [
+  ['bulkhead-free-slot', bulkheadFreeSlot],
+  ['bulkhead-full', bulkheadFull],
+];
