@@ -48,6 +48,9 @@ export function recordingBus(): { events: EventBus; log: XEvent[]; listenerError
   const listenerErrors: unknown[] = [];
   const events = createEventBus({ onUnhandledListenerError: (error) => listenerErrors.push(error) });
   const log: XEvent[] = [];
-  events.on('*', (event) => log.push(event));
+  // Only the bulkhead's own events: core also announces each instance the bulkhead registers.
+  events.on('*', (event) => {
+    if (event.source === 'bulkhead') log.push(event);
+  });
   return { events, log, listenerErrors };
 }

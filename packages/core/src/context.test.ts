@@ -42,9 +42,32 @@ describe('toContext', () => {
     const ctx = toContext();
     expect(abortSignalOf(ctx)).toBeUndefined();
     expect(isContextAborted(ctx)).toBe(false);
-    const signal = ctx.signal;
-    expect(signal.aborted).toBe(false);
-    expect(ctx.signal).toBe(signal);
+    expect(ctx.signal.aborted).toBe(false);
+  });
+
+  it('shares one context among calls without options, whose signal is fresh per read', async () => {
+    const { getEventListeners } = await import('node:events');
+    const shared = toContext();
+    expect(toContext()).toBe(shared);
+    expect(toContext({})).toBe(shared);
+    // User code that leaves listeners behind must not make them pile up across calls.
+    const signals = new Set<AbortSignal>();
+    for (let i = 0; i < 20; i++) {
+      const signal = toContext().signal;
+      signal.addEventListener('abort', () => {});
+      signals.add(signal);
+    }
+    expect(signals.size).toBe(20);
+    for (const signal of signals) expect(getEventListeners(signal, 'abort')).toHaveLength(1);
+    // Children are copies: the shared root never changes.
+    deriveContext(shared, { attempt: 2, fields: { tag: 'x' } });
+    expect(shared.attempt).toBe(1);
+    expect((shared as unknown as Record<string, unknown>).tag).toBeUndefined();
+  });
+
+  it('keeps one signal per context when the context is its own', () => {
+    const ctx = deriveContext(toContext(), { attempt: 2 });
+    expect(ctx.signal).toBe(ctx.signal);
   });
 
   it('reports the caller signal state', () => {

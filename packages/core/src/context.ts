@@ -77,6 +77,9 @@ class Context implements ExecutionContext {
     if (real !== undefined) return real;
     const source = this._source;
     if (source !== undefined) return (this._signal = source.signal);
+    // The shared root hands out a fresh signal per read: listeners left on it by user code must
+    // not pile up across calls. It never aborts, so two reads differing changes nothing.
+    if (this === SHARED_ROOT) return new AbortController().signal;
     return (this._idle ??= new AbortController().signal);
   }
 
@@ -85,6 +88,13 @@ class Context implements ExecutionContext {
     this._source = undefined;
   }
 }
+
+/**
+ * The context of every call made without a signal or deadline: nothing about it varies, so one
+ * object serves them all and a plain `execute(fn)` allocates no context. Never mutated: children
+ * are copies.
+ */
+const SHARED_ROOT = new Context(undefined, undefined, undefined, undefined, 1);
 
 /**
  * Turns what a caller passed to `execute` into a context. A context from an enclosing policy is
@@ -97,9 +107,12 @@ class Context implements ExecutionContext {
  */
 export function toContext(options?: ExecuteOptions | ExecutionContext): ExecutionContext {
   if (options instanceof Context) return options;
-  if (options === undefined) return new Context(undefined, undefined, undefined, undefined, 1);
+  if (options === undefined) return SHARED_ROOT;
   const attempt = (options as Partial<ExecutionContext>).attempt;
-  return new Context(options.signal, undefined, undefined, options.deadline, typeof attempt === 'number' ? attempt : 1);
+  const signal = options.signal;
+  const deadline = options.deadline;
+  if (signal === undefined && deadline === undefined && (attempt === undefined || attempt === 1)) return SHARED_ROOT;
+  return new Context(signal, undefined, undefined, deadline, typeof attempt === 'number' ? attempt : 1);
 }
 
 /** What {@link deriveContext} changes in the child; everything else is inherited. */

@@ -80,7 +80,9 @@ describe('retry and timeout metrics', () => {
     await clock.advance(250);
     await assertion;
 
+    await retry.execute(() => 'first try');
     const samples = await scrape(registry);
+    expect(valueOf(samples, 'x_retry_attempts_total', { policy: 'api', attempt: '1' })).toBe(3);
     expect(valueOf(samples, 'x_retry_attempts_total', { policy: 'api', attempt: '2' })).toBe(2);
     expect(valueOf(samples, 'x_retry_attempts_total', { policy: 'api', attempt: '3' })).toBe(2);
     expect(valueOf(samples, 'x_retry_backoff_delay_seconds_count', { policy: 'api' })).toBe(4);

@@ -1,42 +1,49 @@
 import type { Source } from './types.js';
-import { perName, seconds, text } from './types.js';
+import { perName, seconds } from './types.js';
+
+interface RetryLike {
+  stats(): {
+    readonly attempts: readonly number[];
+    readonly succeededAfterRetry: number;
+    readonly gaveUp: Readonly<Record<string, number>>;
+  };
+}
+
+const isRetry = (value: object): value is RetryLike => typeof (value as Partial<RetryLike>).stats === 'function';
 
 export const retrySource: Source = {
   source: 'retry',
-  events: () => ['retry.attempt_failed', 'retry.succeeded', 'retry.scheduled', 'retry.gave_up'],
-  create(families) {
-    const attempts = families.counter(
+  // Attempts and outcomes are counted by the policy (`stats()`) and read at scrape time; only the
+  // backoff delays, which exist on the retry path alone, come from events.
+  events: () => ['retry.scheduled'],
+  create(families, bus) {
+    families.computedCounter<'policy' | 'attempt'>(
       'retry_attempts_total',
       'Attempts made, by attempt number (1 is the first call, 2 the first retry).',
+      (set) => {
+        for (const { name, instance } of bus.tracked('retry')) {
+          if (!isRetry(instance)) continue;
+          instance.stats().attempts.forEach((count, i) => set({ policy: name, attempt: String(i + 1) }, count));
+        }
+      },
+    );
+    families.computedCounter<'policy' | 'result'>(
+      'retry_calls_total',
+      'Executions whose first attempt failed, by result: succeeded_after_retry, or why the retry stopped (exhausted, deadline, budget, not_retryable, aborted).',
+      (set) => {
+        for (const { name, instance } of bus.tracked('retry')) {
+          if (!isRetry(instance)) continue;
+          const stats = instance.stats();
+          set({ policy: name, result: 'succeeded_after_retry' }, stats.succeededAfterRetry);
+          for (const [reason, count] of Object.entries(stats.gaveUp)) set({ policy: name, result: reason }, count);
+        }
+      },
     );
     const delay = families.histogram('retry_backoff_delay_seconds', 'Backoff delay before each retry attempt.', families.buckets.delaySeconds);
-    const calls = families.counter(
-      'retry_calls_total',
-      'Executions by result: succeeded (first try), succeeded_after_retry, or why it gave up (exhausted, deadline, budget, not_retryable, aborted).',
-    );
-    const attempt = (policy: string, n: unknown) => {
-      const label = text(n);
-      attempts.cell(`${policy}\0${label}`, { policy, attempt: label }).value++;
-    };
     const delays = perName((policy) => delay.cell(policy, { policy }));
-    const result = (policy: string, outcome: string) => calls.cell(`${policy}\0${outcome}`, { policy, result: outcome }).value++;
     return {
       onEvent(event) {
-        switch (event.type) {
-          case 'retry.attempt_failed':
-            attempt(event.name, event.attempt);
-            break;
-          case 'retry.succeeded':
-            attempt(event.name, event.attempts);
-            result(event.name, event.attempts === 1 ? 'succeeded' : 'succeeded_after_retry');
-            break;
-          case 'retry.scheduled':
-            delays(event.name).observe(seconds(event.delayMs));
-            break;
-          case 'retry.gave_up':
-            result(event.name, text(event.reason));
-            break;
-        }
+        delays(event.name).observe(seconds(event.delayMs));
       },
     };
   },
