@@ -20,6 +20,7 @@ import timeoutAggressive from './rows/timeout-aggressive.js';
 import timeoutCooperative from './rows/timeout-cooperative.js';
 import metricsOverhead, { metricsOverheadNoDurations } from './rows/metrics-overhead.js';
 import { rows as bulkheadRows } from './cases/bulkhead.js';
+import { rows as ratelimitRows } from './cases/ratelimit.js';
 
 type RowFactory = (packages: Packages) => Row | Promise<Row>;
 const ROWS: readonly [string, RowFactory][] = [
@@ -30,6 +31,7 @@ const ROWS: readonly [string, RowFactory][] = [
   ['timeout-aggressive', timeoutAggressive],
   ['stack', stack],
   ...bulkheadRows,
+  ...ratelimitRows,
   ['metrics-overhead', metricsOverhead],
   ['metrics-overhead-no-durations', metricsOverheadNoDurations],
 ];
@@ -96,7 +98,7 @@ function render(results: readonly RowResult[], settings: Settings, quick: boolea
       fmtRatio(r.cells.cockatiel, r.errors.cockatiel),
       opossum,
       fmtRatio(r.cells.pRetry, r.errors.pRetry),
-      r.row.target === undefined ? '—' : `≤ ${r.row.target}×${r.row.baselineLabel ? ` of ${r.row.baselineLabel}` : ''}`,
+      r.row.target === undefined ? '—' : `≤ ${Number(r.row.target.toFixed(2))}×${r.row.baselineLabel ? ` of ${r.row.baselineLabel}` : ''}`,
       verdict(r),
     ];
   });

@@ -1,0 +1,124 @@
+import { XError, compose, createEventBus } from '@x/core';
+import type { XEvent } from '@x/core';
+import { createVirtualClock } from '@x/core/testing';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createAdaptiveRateLimiter, createRateLimiter } from './index.js';
+import type { AdaptiveRateLimiterOptions } from './index.js';
+
+function setup(options: Partial<AdaptiveRateLimiterOptions> = {}, limit = 1_000) {
+  const clock = createVirtualClock();
+  const events = createEventBus();
+  const seen: XEvent[] = [];
+  events.on('ratelimit.limit_changed', (e) => seen.push(e));
+  const limiter = createRateLimiter({ name: 'partner', limit, periodMs: 1_000, clock, events });
+  const adaptive = createAdaptiveRateLimiter({ limiter, minLimit: 100, maxLimit: 5_000, targetLatencyMs: 100, windowSize: 10, clock, events, ...options });
+  const feed = (ms: number, n = 10) => {
+    for (let i = 0; i < n; i++) adaptive.recordLatency(ms);
+  };
+  return { clock, limiter, adaptive, seen, feed };
+}
+
+describe('createAdaptiveRateLimiter', () => {
+  it('cuts the limit in proportion to the overshoot, at most by half', () => {
+    const { adaptive, limiter, seen, feed } = setup();
+    feed(125);
+    expect(adaptive.limit).toBe(800);
+    expect(limiter.rule.limit).toBe(800);
+    expect(seen[0]).toMatchObject({ type: 'ratelimit.limit_changed', name: 'partner', from: 1_000, to: 800, reason: 'latency', latencyMs: 125, drops: 0 });
+    feed(10_000);
+    expect(adaptive.limit).toBe(400);
+    feed(101);
+    expect(adaptive.limit).toBe(360); // at least the 0.9 decrease factor
+  });
+
+  it('raises the limit by a small step while under target, up to maxLimit', () => {
+    const { adaptive, feed } = setup({}, 4_900);
+    feed(20);
+    expect(adaptive.limit).toBe(5_000);
+    feed(20);
+    expect(adaptive.limit).toBe(5_000);
+  });
+
+  it('never goes below minLimit, and clamps a starting limit into range', () => {
+    const { adaptive, feed } = setup({}, 150);
+    feed(1_000);
+    expect(adaptive.limit).toBe(100);
+    feed(1_000);
+    expect(adaptive.limit).toBe(100);
+    const { adaptive: high } = setup({}, 9_000);
+    expect(high.limit).toBe(5_000);
+  });
+
+  it('uses the configured percentile of each window', () => {
+    const { adaptive } = setup({ percentile: 0.5 });
+    for (let i = 0; i < 10; i++) adaptive.recordLatency(i < 6 ? 50 : 500);
+    expect(adaptive.limit).toBe(1_050);
+  });
+
+  it('treats drops in a window as overload even when latency is fine', () => {
+    const { adaptive, seen, feed } = setup();
+    adaptive.recordDrop();
+    feed(10);
+    expect(adaptive.limit).toBe(900);
+    expect(seen[0]).toMatchObject({ reason: 'drops', drops: 1 });
+  });
+
+  it('measures calls run through its policy: their own duration, not the wait; timeouts are drops', async () => {
+    const { clock, adaptive } = setup({ windowSize: 2 });
+    const policy = compose(adaptive.policy('k'));
+    const slow = (ms: number) => () => new Promise((resolve) => clock.setTimeout(() => resolve(ms), ms));
+    const a = policy.execute(slow(300));
+    const b = policy.execute(slow(300));
+    await clock.runAll();
+    await Promise.all([a, b]);
+    expect(adaptive.limit).toBe(500);
+    const timeout = new XError('TIMEOUT', 'took too long');
+    await expect(policy.execute(() => Promise.reject(timeout))).rejects.toBe(timeout);
+    expect(adaptive.limit).toBe(500); // a drop adds no sample: the window is not complete yet
+    await expect(adaptive.policy('k').executeOutcome(() => 'fast')).resolves.toEqual({ ok: true, value: 'fast' });
+    await adaptive.policy('k').execute(() => 'fast');
+    expect(adaptive.limit).toBe(450);
+  });
+
+  it('works on a limiter whose burst follows the limit', () => {
+    const { limiter, feed } = setup();
+    feed(200);
+    expect(limiter.rule).toMatchObject({ limit: 500, burst: 500 });
+  });
+
+  it('validates its options and the samples it is given', () => {
+    const limiter = createRateLimiter({ limit: 10, periodMs: 1_000 });
+    const base = { limiter, minLimit: 1, maxLimit: 10, targetLatencyMs: 50 };
+    expect(() => createAdaptiveRateLimiter({ ...base, minLimit: 0 })).toThrow(/"minLimit"/);
+    expect(() => createAdaptiveRateLimiter({ ...base, maxLimit: 0 })).toThrow(/"maxLimit"/);
+    expect(() => createAdaptiveRateLimiter({ ...base, targetLatencyMs: 0 })).toThrow(/"targetLatencyMs"/);
+    expect(() => createAdaptiveRateLimiter({ ...base, windowSize: 1.5 })).toThrow(/"windowSize"/);
+    expect(() => createAdaptiveRateLimiter({ ...base, percentile: 0 })).toThrow(/"percentile"/);
+    expect(() => createAdaptiveRateLimiter({ ...base, decreaseFactor: 1 })).toThrow(/"decreaseFactor"/);
+    expect(() => createAdaptiveRateLimiter({ ...base, increaseRatio: 2 })).toThrow(/"increaseRatio"/);
+    expect(() => createAdaptiveRateLimiter({ ...base, limiter: {} as typeof limiter })).toThrow(/"limiter.setLimit"/);
+    const adaptive = createAdaptiveRateLimiter(base);
+    for (const bad of [-1, Number.NaN, Infinity]) expect(() => adaptive.recordLatency(bad)).toThrow(/"ms"/);
+  });
+
+  it('keeps the limit within bounds whatever the samples (fuzzed)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 500 }),
+        fc.integer({ min: 0, max: 500 }),
+        fc.array(fc.oneof(fc.double({ min: 0, max: 10_000, noNaN: true }), fc.constant(-1)), { maxLength: 300 }),
+        (min, spread, samples) => {
+          const limiter = createRateLimiter({ limit: min, periodMs: 1_000, events: createEventBus() });
+          const adaptive = createAdaptiveRateLimiter({ limiter, minLimit: min, maxLimit: min + spread, targetLatencyMs: 100, windowSize: 7, events: createEventBus() });
+          for (const s of samples) {
+            if (s < 0) adaptive.recordDrop();
+            else adaptive.recordLatency(s);
+            if (adaptive.limit < min || adaptive.limit > min + spread) return false;
+          }
+          return true;
+        },
+      ),
+    );
+  });
+});
