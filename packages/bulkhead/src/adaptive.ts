@@ -1,10 +1,9 @@
-import { InvalidOptionsError, checkFunction, checkInteger, checkNumber, checkOneOf, checkString, defaultEventBus, invoke, isXError, systemClock, toContext } from '@x/core';
+import { checkClock, checkEvents, checkFunction, checkInteger, checkNumber, checkOneOf, checkString, defaultEventBus, InvalidOptionsError, invoke, isXError, systemClock, toContext } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from '@x/core';
 import { AimdLimit } from './aimd.js';
 import type { LimitAlgorithm } from './algorithm.js';
 import type { AdaptiveAlgorithm, AdaptiveChangeCause } from './events.js';
 import { GradientLimit } from './gradient.js';
-import { checkClock, checkEvents } from './options.js';
 
 /**
  * What an adaptive controller drives: anything with `setLimit`, such as a bulkhead. `limit` (the
@@ -220,8 +219,8 @@ class AdaptiveImpl implements AdaptiveConcurrency {
     this.#limiter = buildAlgorithm(options, this.algorithm, { initial, min, max });
     this.#classify =
       options.classify == null ? classifyByCode : checkFunction(OWNER, 'classify', options.classify);
-    this.#clock = checkClock(OWNER, options.clock ?? systemClock);
-    this.#events = checkEvents(OWNER, options.events ?? defaultEventBus());
+    this.#clock = checkClock(OWNER, options.clock);
+    this.#events = checkEvents(OWNER, options.events);
     this.#target = target;
     this.#min = min;
     this.#max = max;

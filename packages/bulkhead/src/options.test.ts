@@ -73,8 +73,8 @@ describe('createBulkhead options', () => {
     expect(() => createBulkhead({} as BulkheadOptions)).toThrow(/option "maxConcurrent".*got undefined/);
     expect(() => createBulkhead({ maxConcurrent: 1, order: 'random' as 'fifo' })).toThrow(`option "order" must be one of 'fifo' | 'lifo', got "random"`);
     expect(() => createBulkhead({ maxConcurrent: 1, name: '' })).toThrow(/option "name"/);
-    expect(() => createBulkhead({ maxConcurrent: 1, clock: {} as never })).toThrow(/option "clock.now"/);
-    expect(() => createBulkhead({ maxConcurrent: 1, events: { emit() {} } as never })).toThrow(/option "events.hasListeners"/);
+    expect(() => createBulkhead({ maxConcurrent: 1, clock: {} as never })).toThrow(/option "clock" must be a Clock/);
+    expect(() => createBulkhead({ maxConcurrent: 1, events: { emit() {} } as never })).toThrow(/option "events" must be an EventBus/);
   });
 });
 

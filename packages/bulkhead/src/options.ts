@@ -1,4 +1,4 @@
-import { InvalidOptionsError, checkFunction, checkInteger, checkNumber, checkOneOf, checkString, defaultEventBus, systemClock } from '@x/core';
+import { checkClock, checkEvents, checkInteger, checkNumber, checkOneOf, checkString, defaultEventBus, InvalidOptionsError, systemClock } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 
 /** Which waiter a freed slot goes to: the oldest (`'fifo'`) or the newest (`'lifo'`). */
@@ -63,8 +63,8 @@ export function resolveBulkheadOptions(options: BulkheadOptions): ResolvedBulkhe
     maxQueue: checkInteger(OWNER, 'maxQueue', options.maxQueue ?? 0, { min: 0, allowInfinity: true }),
     maxWaitMs: checkNumber(OWNER, 'maxWaitMs', options.maxWaitMs ?? Infinity, { min: 0, allowInfinity: true }),
     order: checkOneOf(OWNER, 'order', options.order ?? 'fifo', ['fifo', 'lifo'] as const),
-    clock: checkClock(OWNER, options.clock ?? systemClock),
-    events: checkEvents(OWNER, options.events ?? defaultEventBus()),
+    clock: checkClock(OWNER, options.clock),
+    events: checkEvents(OWNER, options.events),
   };
 }
 
@@ -80,35 +80,3 @@ export function checkLimit(owner: string, option: string, value: unknown): numbe
   return checkInteger(owner, option, value, { min: 1, max: Number.MAX_SAFE_INTEGER });
 }
 
-/**
- * Checks that `value` looks like a {@link Clock}.
- *
- * @example
- * ```ts
- * const clock = checkClock('createBulkhead', options.clock ?? systemClock);
- * ```
- */
-export function checkClock(owner: string, value: unknown): Clock {
-  if (typeof value !== 'object' || value === null) throw new InvalidOptionsError(owner, 'clock', value, 'a Clock');
-  const clock = value as Clock;
-  checkFunction(owner, 'clock.now', clock.now);
-  checkFunction(owner, 'clock.setTimeout', clock.setTimeout);
-  checkFunction(owner, 'clock.clearTimeout', clock.clearTimeout);
-  return clock;
-}
-
-/**
- * Checks that `value` looks like an {@link EventBus}.
- *
- * @example
- * ```ts
- * const events = checkEvents('createBulkhead', options.events ?? defaultEventBus());
- * ```
- */
-export function checkEvents(owner: string, value: unknown): EventBus {
-  if (typeof value !== 'object' || value === null) throw new InvalidOptionsError(owner, 'events', value, 'an EventBus');
-  const bus = value as EventBus;
-  checkFunction(owner, 'events.emit', bus.emit);
-  checkFunction(owner, 'events.hasListeners', bus.hasListeners);
-  return bus;
-}

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import {
   abortSignalOf,
@@ -45,8 +46,7 @@ describe('toContext', () => {
     expect(ctx.signal.aborted).toBe(false);
   });
 
-  it('shares one context among calls without options, whose signal is fresh per read', async () => {
-    const { getEventListeners } = await import('node:events');
+  it('shares one context among calls without options, whose signal is fresh per read', () => {
     const shared = toContext();
     expect(toContext()).toBe(shared);
     expect(toContext({})).toBe(shared);

@@ -146,18 +146,19 @@ export function checkBoolean(owner: string, option: string, value: unknown): boo
 }
 
 /**
- * Rejects an options argument that is not a plain object, or that has a key the factory does not
- * know: a misspelt option (`failureTreshold`) fails loudly instead of silently taking the default.
+ * Rejects an options argument that is not a plain object (or undefined, unless `required`), or
+ * that has a key the factory does not know: a misspelt option (`failureTreshold`) fails loudly
+ * instead of silently taking the default.
  *
  * @example
  * ```ts
  * checkOptionKeys('createBulkhead', options, ['name', 'maxConcurrent', 'maxQueue', 'clock', 'events']);
  * ```
  */
-export function checkOptionKeys(owner: string, options: unknown, known: readonly string[]): void {
-  if (options === undefined) return;
+export function checkOptionKeys(owner: string, options: unknown, known: readonly string[], required = false): void {
+  if (options === undefined && !required) return;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidOptionsError(owner, 'options', options, 'an object');
+    throw new InvalidOptionsError(owner, 'options', options, required ? 'an object' : 'an object or undefined');
   }
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {

@@ -1,7 +1,7 @@
-import { InvalidOptionsError, checkInteger, checkNumber, checkOneOf, checkString, defaultEventBus, systemClock } from '@x/core';
+import { checkClock, checkEvents, checkInteger, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import type { BurnRateSeverity } from './events.js';
-import { allowedErrorRate, checkClock, checkDuration, checkEvents, checkOptions, checkSlo, or, trackInstance } from './options.js';
+import { allowedErrorRate, checkDuration, checkSlo, or, trackInstance } from './options.js';
 import { WindowCounter } from './window-counter.js';
 
 /** One multi-window alert: it fires while the burn rate over both windows exceeds `threshold`. */
@@ -270,7 +270,7 @@ function checkWindows(value: unknown, buckets: number): readonly BurnRateWindow[
   return Object.freeze(
     value.map((entry: unknown, i): BurnRateWindow => {
       const path = `windows[${i}]`;
-      checkOptions(OWNER, entry, WINDOW_KEYS, true);
+      checkOptionKeys(OWNER, entry, WINDOW_KEYS, true);
       const w = entry as Record<string, unknown>;
       const severity = checkOneOf(OWNER, `${path}.severity`, w.severity, SEVERITIES);
       const longWindowMs = checkDuration(OWNER, `${path}.longWindowMs`, w.longWindowMs);
@@ -301,13 +301,13 @@ function checkWindows(value: unknown, buckets: number): readonly BurnRateWindow[
  * ```
  */
 export function createBurnRateMonitor(options: BurnRateMonitorOptions): BurnRateMonitor {
-  checkOptions(OWNER, options, KNOWN, true);
+  checkOptionKeys(OWNER, options, KNOWN, true);
   const name = checkString(OWNER, 'name', or(options.name, 'burn-rate'));
   const slo = checkSlo(OWNER, options.slo);
   const buckets = checkInteger(OWNER, 'bucketsPerWindow', or(options.bucketsPerWindow, 60), { min: 1, max: 10_000 });
   const windows = checkWindows(or(options.windows, DEFAULT_BURN_RATE_WINDOWS), buckets);
   const minRequests = checkInteger(OWNER, 'minRequests', or(options.minRequests, 1), { min: 1, max: Number.MAX_SAFE_INTEGER });
-  const clock = checkClock(OWNER, or(options.clock, systemClock));
-  const events = checkEvents(OWNER, or(options.events, defaultEventBus()));
+  const clock = checkClock(OWNER, options.clock);
+  const events = checkEvents(OWNER, options.events);
   return new BurnRateMonitorImpl(name, slo, windows, buckets, minRequests, clock, events);
 }

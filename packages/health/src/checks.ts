@@ -1,7 +1,7 @@
-import { InvalidOptionsError, checkFunction, checkInteger, checkNumber, checkString } from '@x/core';
+import { checkBoolean, checkFunction, checkInteger, checkNumber, checkOptionKeys, checkString, InvalidOptionsError, MAX_TIMER_MS } from '@x/core';
 import { HealthCheckFailedError, ThresholdError } from './errors.js';
 import type { HealthCheckResult, HealthState } from './events.js';
-import { MAX_TIMER_MS, checkBoolean, checkDuration, checkOptions, or } from './options.js';
+import { checkDuration, or } from './options.js';
 
 /** Settings every check shares. */
 export interface CheckSettings {
@@ -135,7 +135,7 @@ export class CheckEntry {
   #historyPassed = 0;
 
   constructor(owner: string, definition: unknown, defaults: CheckDefaults) {
-    checkOptions(owner, definition, KNOWN, true);
+    checkOptionKeys(owner, definition, KNOWN, true);
     const d = definition as Record<string, unknown>;
     this.name = checkString(owner, 'name', d.name);
     this.critical = checkBoolean(owner, 'critical', or(d.critical, true));

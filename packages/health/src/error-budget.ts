@@ -1,7 +1,7 @@
-import { InvalidOptionsError, checkInteger, checkString, defaultEventBus, systemClock } from '@x/core';
+import { checkClock, checkEvents, checkInteger, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import type { ErrorBudgetFigures } from './events.js';
-import { allowedErrorRate, checkClock, checkDuration, checkEvents, checkOptions, checkSlo, or, trackInstance } from './options.js';
+import { allowedErrorRate, checkDuration, checkSlo, or, trackInstance } from './options.js';
 import { WindowCounter } from './window-counter.js';
 
 /** The state of an {@link ErrorBudget} at one instant (one clock read, so the figures agree). */
@@ -275,12 +275,12 @@ export function resolveBucketMs(owner: string, windowMs: number, bucketMs: unkno
  * ```
  */
 export function createErrorBudget(options: ErrorBudgetOptions): ErrorBudget {
-  checkOptions(OWNER, options, KNOWN, true);
+  checkOptionKeys(OWNER, options, KNOWN, true);
   const name = checkString(OWNER, 'name', or(options.name, 'error-budget'));
   const slo = checkSlo(OWNER, options.slo);
   const windowMs = checkDuration(OWNER, 'windowMs', or(options.windowMs, DEFAULT_WINDOW_MS));
   const bucketMs = resolveBucketMs(OWNER, windowMs, options.bucketMs);
-  const clock = checkClock(OWNER, or(options.clock, systemClock));
-  const events = checkEvents(OWNER, or(options.events, defaultEventBus()));
+  const clock = checkClock(OWNER, options.clock);
+  const events = checkEvents(OWNER, options.events);
   return new ErrorBudgetImpl(name, slo, windowMs, bucketMs, clock, events);
 }

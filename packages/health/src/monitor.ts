@@ -1,10 +1,10 @@
-import { InvalidOptionsError, checkInteger, checkString, defaultEventBus, systemClock, unrefTimer } from '@x/core';
+import { checkBoolean, checkClock, checkEvents, checkInteger, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, MAX_TIMER_MS, systemClock, unrefTimer } from '@x/core';
 import type { Clock, EventBus, TimerHandle } from '@x/core';
 import { CheckEntry } from './checks.js';
 import type { CheckDefaults, CheckOutcome, HealthCheckDefinition, HealthCheckStatus } from './checks.js';
 import { HealthCheckTimeoutError } from './errors.js';
 import type { HealthState } from './events.js';
-import { MAX_TIMER_MS, checkBoolean, checkClock, checkDuration, checkEvents, checkOptions, or, trackInstance } from './options.js';
+import { checkDuration, or, trackInstance } from './options.js';
 import { buildReport, countsAsHealthy } from './report.js';
 import type { HealthReport, HealthReportOptions } from './report.js';
 
@@ -352,7 +352,7 @@ function abortError(message: string): unknown {
  * ```
  */
 export function createHealthMonitor(options?: HealthMonitorOptions): HealthMonitor {
-  checkOptions(OWNER, options, KNOWN);
+  checkOptionKeys(OWNER, options, KNOWN);
   const o = options ?? {};
   const name = checkString(OWNER, 'name', or(o.name, 'health'));
   const intervalMs = checkDuration(OWNER, 'intervalMs', or(o.intervalMs, 10_000), MAX_TIMER_MS);
@@ -363,8 +363,8 @@ export function createHealthMonitor(options?: HealthMonitorOptions): HealthMonit
     successThreshold: checkInteger(OWNER, 'successThreshold', or(o.successThreshold, 1), { min: 1, max: 1000 }),
   };
   const unknownIsHealthy = checkBoolean(OWNER, 'unknownIsHealthy', or(o.unknownIsHealthy, false));
-  const clock = checkClock(OWNER, or(o.clock, systemClock));
-  const events = checkEvents(OWNER, or(o.events, defaultEventBus()));
+  const clock = checkClock(OWNER, o.clock);
+  const events = checkEvents(OWNER, o.events);
   const monitor = new HealthMonitorImpl(name, intervalMs, defaults, unknownIsHealthy, clock, events);
   if (o.checks !== undefined) {
     if (!Array.isArray(o.checks)) throw new InvalidOptionsError(OWNER, 'checks', o.checks, 'an array of check definitions');
