@@ -1,19 +1,9 @@
 import { getEventListeners } from 'node:events';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { createEventBus } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
+import { heapUsed } from '@x/test-support';
 import { describe, expect, it } from 'vitest';
 import { createBreaker, createBreakerGroup } from './index.js';
-
-setFlagsFromString('--expose_gc');
-const gc = runInNewContext('gc') as () => void;
-
-function heapUsed(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 describe('a breaker used for a long time with one long-lived AbortSignal', () => {
   it('leaves 0 abort listeners and no retained memory after 100 000 calls', async () => {

@@ -1,19 +1,9 @@
 import { getEventListeners } from 'node:events';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { createEventBus, sleep } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
+import { heapUsed } from '@x/test-support';
 import { describe, expect, it } from 'vitest';
 import { createBulkhead } from './index.js';
-
-setFlagsFromString('--expose_gc');
-const gc = runInNewContext('gc') as () => void;
-
-function heapUsed(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 describe('createBulkhead on a long-lived caller signal', () => {
   it('leaves no abort listeners, timers or retained memory after 100 000 executions', async () => {

@@ -1,3 +1,4 @@
+import { gc } from '@x/test-support';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createEventBus, defaultEventBus } from './index.js';
 import type { ListenerErrorEvent, XEvent } from './index.js';
@@ -156,10 +157,6 @@ describe('tracked instances', () => {
   });
 
   it('holds instances weakly, so a forgotten instance is collected and dropped', async () => {
-    const { setFlagsFromString } = await import('node:v8');
-    const { runInNewContext } = await import('node:vm');
-    setFlagsFromString('--expose_gc');
-    const gc = runInNewContext('gc') as () => void;
     const bus = createEventBus();
     (() => {
       bus.track('breaker', 'temporary', { state: 'open' });

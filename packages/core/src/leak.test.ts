@@ -1,19 +1,9 @@
 import { getEventListeners } from 'node:events';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { heapUsed } from '@x/test-support';
 import { describe, expect, it } from 'vitest';
 import { compose, fallback, sleep } from './index.js';
 import { createVirtualClock } from './testing.js';
 import { linking, retrying, tagging } from './test-policies.js';
-
-setFlagsFromString('--expose_gc');
-const gc = runInNewContext('gc') as () => void;
-
-function heapUsed(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 describe('compose on a long-lived caller signal', () => {
   it('leaves no abort listeners and no retained memory after 100 000 executions', async () => {

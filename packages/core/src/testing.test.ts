@@ -1,3 +1,4 @@
+import { gc } from '@x/test-support';
 import { describe, expect, it } from 'vitest';
 import { createVirtualClock } from './testing.js';
 
@@ -77,10 +78,6 @@ describe('createVirtualClock', () => {
   });
 
   it('does not keep cleared timers around (a long test that sets and clears stays small)', async () => {
-    const { setFlagsFromString } = await import('node:v8');
-    const { runInNewContext } = await import('node:vm');
-    setFlagsFromString('--expose_gc');
-    const gc = runInNewContext('gc') as () => void;
     const clock = createVirtualClock({ now: 0 });
     gc();
     const before = process.memoryUsage().heapUsed;

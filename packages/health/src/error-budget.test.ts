@@ -1,5 +1,4 @@
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { gc } from '@x/test-support';
 import { createEventBus, isXError } from '@x/core';
 import type { XEventMap } from '@x/core';
 import fc from 'fast-check';
@@ -156,8 +155,6 @@ describe('error budget maths', () => {
 
 describe('error budget memory', () => {
   it('keeps memory constant across millions of records spread over time', () => {
-    v8.setFlagsFromString('--expose_gc');
-    const gc = vm.runInNewContext('gc') as () => void;
     const clock = manualClock();
     // No listeners: the events a recording bus keeps would be the only thing that grows.
     const budget = createErrorBudget({ slo: 0.999, windowMs: 60_000, bucketMs: 1_000, clock, events: createEventBus() });

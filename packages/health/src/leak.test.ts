@@ -1,5 +1,4 @@
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { gc } from '@x/test-support';
 import { createEventBus, sleep } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import { describe, expect, it } from 'vitest';
@@ -7,8 +6,6 @@ import { createHealthMonitor } from './index.js';
 
 describe('health monitor resources', () => {
   it('keeps memory flat over many runs and leaves no timer behind', async () => {
-    v8.setFlagsFromString('--expose_gc');
-    const gc = vm.runInNewContext('gc') as () => void;
     const clock = createVirtualClock();
     const monitor = createHealthMonitor({ clock, events: createEventBus(), timeoutMs: 1_000, historySize: 50 });
     let i = 0;

@@ -1,5 +1,4 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { gc } from '@x/test-support';
 import { createEventBus } from '@x/core';
 import type { XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
@@ -59,8 +58,6 @@ describe('memory bound', () => {
   });
 
   it('keeps the heap flat under a flood of distinct keys', () => {
-    setFlagsFromString('--expose_gc');
-    const gc = runInNewContext('gc') as () => void;
     const limiter = createRateLimiter({ limit: 5, periodMs: 60_000, maxKeys: 1_000, clock: createVirtualClock(), events: createEventBus() });
     for (let i = 0; i < 2_000; i++) limiter.limit(`warm-${i}`);
     gc();

@@ -131,6 +131,14 @@ describe('backoff properties', () => {
     );
   });
 
+  it('equal jitter never rounds above the nominal delay, even for subnormal delays', () => {
+    const tiny = exponentialBackoff({ initialMs: 0, maxMs: 7.4e-323, multiplier: 1, jitter: 'equal' });
+    for (const d of backoffDelays(exponentialBackoff({ initialMs: 7.4e-323, maxMs: 7.4e-323, jitter: 'equal' }), 20, sequence(0.9375))) {
+      expect(d).toBeLessThanOrEqual(7.4e-323);
+    }
+    expect(backoffDelays(tiny, 3, sequence(0.9375)).every((d) => d <= 7.4e-323)).toBe(true);
+  });
+
   it('exponential delays stay bounded at any attempt number', () => {
     fc.assert(
       fc.property(

@@ -124,7 +124,9 @@ function jittered(delay: number, jitter: SimpleJitter, random: () => number): nu
   if (jitter === 'none' || delay === 0) return delay;
   if (jitter === 'full') return unit(random) * delay;
   const half = delay / 2;
-  return half + unit(random) * half;
+  const value = half + unit(random) * half;
+  // Two rounded halves can sum one ulp above `delay` (seen with subnormal delays): never exceed it.
+  return value < delay ? value : delay;
 }
 
 function describe<Kind extends string, O>(fn: Backoff, kind: Kind, options: O): DescribedBackoff<Kind, O> {

@@ -1,6 +1,5 @@
 import { getEventListeners } from 'node:events';
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { gc, heapUsed } from '@x/test-support';
 import { describe, expect, it } from 'vitest';
 import { createEventBus } from '@x/core';
 import type { Clock } from '@x/core';
@@ -8,8 +7,6 @@ import { createVirtualClock } from '@x/core/testing';
 import { createRetry } from './retry.js';
 import { TransientError } from './test-helpers.js';
 
-v8.setFlagsFromString('--expose_gc');
-const gc = vm.runInNewContext('gc') as () => void;
 
 /** A clock whose timers fire on the next microtask turn, so 100 000 real sleeps take no time. */
 function immediateClock(): Clock & { readonly live: number } {
@@ -38,12 +35,6 @@ function immediateClock(): Clock & { readonly live: number } {
       return live;
     },
   };
-}
-
-function heapUsed(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
 }
 
 const EXECUTIONS = 100_000;

@@ -1,19 +1,9 @@
 import { getEventListeners } from 'node:events';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { createEventBus, isXError, sleep } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
+import { heapUsed } from '@x/test-support';
 import { describe, expect, it } from 'vitest';
 import { createTimeout } from './index.js';
-
-setFlagsFromString('--expose_gc');
-const gc = runInNewContext('gc') as () => void;
-
-function heapUsed(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 describe('timeouts on a long-lived caller signal', () => {
   it('leave no abort listeners, no timers and no retained memory after 100 000 calls', async () => {

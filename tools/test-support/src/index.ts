@@ -6,3 +6,4 @@ export { startTcpProxy } from './tcp-proxy.js';
 export type { TcpProxy, TcpProxyOptions } from './tcp-proxy.js';
 export { startRedisCluster } from './redis-cluster.js';
 export type { RedisCluster, RedisClusterOptions } from './redis-cluster.js';
+export { abortListeners, gc, heapUsed } from './memory.js';

@@ -42,3 +42,22 @@ describe('redisAvailable', () => {
     expect(testKeyPrefix('x.test.ts')).not.toBe(testKeyPrefix('x.test.ts'));
   });
 });
+
+describe('memory helpers', () => {
+  it('collects garbage on demand and counts abort listeners', async () => {
+    const { abortListeners, gc, heapUsed } = await import('./index.js');
+    const controller = new AbortController();
+    const listener = () => {};
+    controller.signal.addEventListener('abort', listener);
+    expect(abortListeners(controller.signal)).toBe(1);
+    controller.signal.removeEventListener('abort', listener);
+    expect(abortListeners(controller.signal)).toBe(0);
+    const before = heapUsed();
+    let garbage: number[][] | undefined = Array.from({ length: 1_000 }, () => new Array(1_000).fill(1));
+    expect(process.memoryUsage().heapUsed - before).toBeGreaterThan(4_000_000);
+    garbage = undefined;
+    gc();
+    expect(garbage).toBeUndefined();
+    expect(heapUsed() - before).toBeLessThan(1_000_000);
+  });
+});
