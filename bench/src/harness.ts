@@ -12,6 +12,8 @@ export interface Row {
   readonly operation: string;
   /** The issue's bound on the @x ratio (median, to bare `await fn()`); undefined = informational. */
   readonly target?: number;
+  /** When set, `target` multiplies this column's ratio in the same run (e.g. "≤ cockatiel"). */
+  readonly targetOf?: Column;
   /** The measured operation per column; a missing column prints as "—". */
   readonly ops: Partial<Record<Column, Op>>;
   /** Checks each op's first result, so a broken setup is never timed (e.g. a rejection). */

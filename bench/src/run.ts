@@ -70,13 +70,21 @@ function verdict(result: RowResult): string {
   if (result.errors.x !== undefined) return 'error';
   const x = result.cells.x;
   if (x === undefined) return 'skipped';
-  return x.ratio <= target ? 'pass' : 'miss';
+  const of = result.row.targetOf;
+  const bound = of === undefined ? target : target * (result.cells[of]?.ratio ?? Number.NaN);
+  return x.ratio <= bound ? 'pass' : 'miss';
 }
 
 function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ');
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
+}
+
+function targetText(row: Row): string {
+  if (row.target === undefined) return '—';
+  if (row.targetOf !== undefined) return row.target === 1 ? `≤ ${row.targetOf}` : `≤ ${row.target}× ${row.targetOf}`;
+  return `≤ ${Number(row.target.toFixed(2))}×${row.baselineLabel ? ` of ${row.baselineLabel}` : ''}`;
 }
 
 function render(results: readonly RowResult[], settings: Settings, quick: boolean): string {
@@ -98,7 +106,7 @@ function render(results: readonly RowResult[], settings: Settings, quick: boolea
       fmtRatio(r.cells.cockatiel, r.errors.cockatiel),
       opossum,
       fmtRatio(r.cells.pRetry, r.errors.pRetry),
-      r.row.target === undefined ? '—' : `≤ ${Number(r.row.target.toFixed(2))}×${r.row.baselineLabel ? ` of ${r.row.baselineLabel}` : ''}`,
+      targetText(r.row),
       verdict(r),
     ];
   });
