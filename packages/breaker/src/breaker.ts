@@ -1,4 +1,4 @@
-import { abortSignalOf, isAbortError, isContextAborted, toContext } from '@x/core';
+import { abortSignalOf, coarseNow, isAbortError, isContextAborted, toContext } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, PolicyFn, TimerHandle, XEvent } from '@x/core';
 import { BreakerProbeTimeoutError, openRejection, tooManyRejection } from './errors.js';
 import type { BreakerOpenError, BreakerTooManyCallsError } from './errors.js';
@@ -254,14 +254,22 @@ class BreakerImpl implements Breaker {
       return Promise.resolve(result).then(this.#onValueOutcome, this.#onErrorOutcome) as Promise<Outcome<T>>;
     }
     if (!this.#closedFast) {
-      const now = this.#clock.now();
-      if (this.#base === OPEN && now < this.#openUntil && !this.#isolated) {
-        // The open-circuit rejection: one clock read, two small objects, no throw.
+      if (this.#isolated) {
+        // Isolation ends only by a manual control: no clock is needed to refuse.
+        const rejection = openRejection(this.name, 'isolated', 'open', Infinity);
+        this.#countRejection(rejection, -1);
+        return Promise.resolve({ ok: false, error: rejection });
+      }
+      // Still open by the turn's cached time: a reading up to one loop turn old only delays the
+      // half-open transition by that much. Anything else re-reads the clock exactly.
+      const now = coarseNow(this.#clock);
+      if (this.#base === OPEN && now < this.#openUntil) {
+        // The open-circuit rejection: no fresh clock read, two small objects, no throw.
         const rejection = openRejection(this.name, 'open', 'open', this.#openUntil - now);
         this.#countRejection(rejection, now);
         return Promise.resolve({ ok: false, error: rejection });
       }
-      return this.#executeOutcomeSlow(fn, options, now);
+      return this.#executeOutcomeSlow(fn, options, this.#clock.now());
     }
     return this.#executeOutcomeSlow(fn, options, -1);
   }

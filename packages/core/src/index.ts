@@ -26,7 +26,7 @@ export type {
   XEventMap,
   XEventType,
 } from './events.js';
-export { systemClock, unrefTimer } from './clock.js';
+export { systemClock, unrefTimer, coarseNow } from './clock.js';
 export type { Clock, TimerHandle } from './clock.js';
 export { linkSignal, sleep, isAbortError } from './abort.js';
 export type { LinkedSignal, SleepOptions } from './abort.js';

@@ -1,14 +1,4 @@
-import {
-  InvalidOptionsError,
-  abortSignalOf,
-  checkFunction,
-  checkInteger,
-  checkNumber,
-  checkString,
-  defaultEventBus,
-  systemClock,
-  withoutStack,
-} from '@x/core';
+import { abortSignalOf, checkFunction, checkInteger, checkNumber, checkString, coarseNow, defaultEventBus, InvalidOptionsError, systemClock, withoutStack } from '@x/core';
 import type { Clock, EventBus, ExecutionContext, Policy } from '@x/core';
 import { CONSUME, PEEK, REFUND, Verdict } from './algorithms.js';
 import { Decision } from './decision.js';
@@ -21,7 +11,6 @@ import type { RateLimitPolicyOptions } from './policy.js';
 import { Params, hasBurst, makeRule } from './rule.js';
 import type { RateLimitAlgorithm, RateLimitRule } from './rule.js';
 import type { RateLimitStore, StoreErrorMode, StoreRequest, StoreVerdict } from './store.js';
-import { TURN_CLOCK_AVAILABLE, exactNow, turnNow } from './turn-clock.js';
 import { Waiter } from './waiter.js';
 import type { Failed, WaiterHost } from './waiter.js';
 
@@ -172,6 +161,11 @@ function keyError(key: unknown): InvalidOptionsError {
   return new InvalidOptionsError('rate limiter', 'key', key, 'a string');
 }
 
+// With the system clock, decisions read core's per-turn cached time (a clock read costs more than
+// the rest of a decision) unless `exactTime` asks for a read per decision.
+const turnNow = (): number => coarseNow(systemClock);
+const exactNow = (): number => systemClock.now();
+
 /** Everything both limiters share: options, rule changes, events, waiting, policies. */
 abstract class LimiterCore implements WaiterHost {
   readonly name: string;
@@ -197,7 +191,7 @@ abstract class LimiterCore implements WaiterHost {
     this.clock = clock;
     const exact = options.exactTime ?? false;
     if (typeof exact !== 'boolean') throw new InvalidOptionsError(OWNER, 'exactTime', exact, 'a boolean');
-    this.#fast = clock !== systemClock ? undefined : exact || !TURN_CLOCK_AVAILABLE ? exactNow : turnNow;
+    this.#fast = clock !== systemClock ? undefined : exact ? exactNow : turnNow;
     const events = options.events ?? defaultEventBus();
     checkFunction(OWNER, 'events.emit', (events as Partial<EventBus>).emit);
     this.events = events;
@@ -210,9 +204,9 @@ abstract class LimiterCore implements WaiterHost {
   }
 
   /**
-   * The time base of decisions and waits. Only differences matter to them, so with the system
-   * clock this is `performance.now()` without the epoch offset, cached per event-loop turn unless
-   * `exactTime` is set (see `turnNow`). Deadlines and event times use `clock.now()`.
+   * The time base of decisions and waits. With the system clock it is cached per event-loop turn
+   * (core's `coarseNow`) unless `exactTime` is set; only differences matter to decisions.
+   * Deadlines and event times use `clock.now()`.
    */
   now(): number {
     const fast = this.#fast;
