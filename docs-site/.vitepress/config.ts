@@ -94,6 +94,7 @@ export default defineConfig({
           { text: 'Events and metrics', link: '/guide/events' },
           { text: 'Composition and ordering', link: '/guide/composition' },
           { text: 'Testing with the virtual clock', link: '/guide/testing' },
+          { text: 'The demo (pnpm demo)', link: '/guide/demo' },
         ],
       },
       {
