@@ -171,3 +171,9 @@ describe('breakerPresets', () => {
     expect(breaker.stats().timeUntilHalfOpenMs).toBe(breakerPresets.default.openMs);
   });
 });
+
+describe('createBreaker: misspelt options', () => {
+  it('names an unknown option instead of silently ignoring it', () => {
+    expect(() => createBreaker({ failureTreshold: 3 } as never)).toThrow(/createBreaker: option "failureTreshold" must be absent: createBreaker has no such option/);
+  });
+});

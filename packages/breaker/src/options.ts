@@ -1,13 +1,4 @@
-import {
-  checkFunction,
-  checkInteger,
-  checkNumber,
-  checkOneOf,
-  checkString,
-  defaultEventBus,
-  InvalidOptionsError,
-  systemClock,
-} from '@x/core';
+import { checkFunction, checkInteger, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import type { BreakerCounts, BreakerSnapshot, BreakerState, BreakerWindowSnapshot } from './types.js';
 
@@ -148,8 +139,16 @@ export function resolveClockAndEvents(owner: string, options: { clock?: unknown;
  * const config = resolveOptions({ failureThreshold: 3 }); // config.openMs === 60_000
  * ```
  */
+// Every option `createBreaker` knows: a misspelt one (`failureTreshold`) fails instead of being ignored.
+const BREAKER_OPTION_KEYS = [
+  'name', 'clock', 'events', 'failureThreshold', 'window', 'failureRateThreshold', 'minimumCalls', 'slowCallMs',
+  'slowCallRateThreshold', 'shouldTrip', 'openMs', 'halfOpenMax', 'successThreshold', 'probeTimeoutMs',
+  'maxConcurrent', 'isFailure', 'initialState',
+];
+
 export function resolveOptions(input: unknown): BreakerConfig {
   const options = (input === undefined ? {} : checkObject(OWNER, 'options', input, 'an options object')) as BreakerOptions;
+  checkOptionKeys(OWNER, options, BREAKER_OPTION_KEYS);
   const { clock, events } = resolveClockAndEvents(OWNER, options);
   const name = options.name === undefined ? 'breaker' : checkString(OWNER, 'name', options.name);
 

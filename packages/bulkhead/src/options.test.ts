@@ -136,3 +136,9 @@ describe('createAdaptiveConcurrency options', () => {
     expect(createAdaptiveConcurrency({ target: { limit: 500, setLimit() {} }, clock, events }).stats().limit).toBe(500);
   });
 });
+
+describe('createBulkhead: misspelt options', () => {
+  it('names an unknown option instead of silently ignoring it', () => {
+    expect(() => createBulkhead({ maxConcurrent: 1, maxQeue: 5 } as never)).toThrow(/createBulkhead: option "maxQeue" must be absent: createBulkhead has no such option/);
+  });
+});

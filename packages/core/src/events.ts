@@ -63,7 +63,7 @@ export type XEventListener<K extends XEventType | '*'> = (event: K extends XEven
  *
  * @example
  * ```ts
- * const off = bus.on('retry.attempt', (e) => log(e.name, e.attempt));
+ * const off = bus.on('retry.scheduled', (e) => log(e.name, e.attempt, e.delayMs));
  * off(); // unsubscribe
  * ```
  */

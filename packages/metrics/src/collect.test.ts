@@ -211,7 +211,7 @@ describe('collectMetrics', () => {
   });
 
   it('refuses a second collector with the same prefix on one registry', () => {
-    expect(() => collectMetrics({ registry, bus })).toThrow(/already registered/);
+    expect(() => collectMetrics({ registry, bus })).toThrow(/no running collector uses in this registry/);
     const other = collectMetrics({ registry, bus, prefix: 'other' });
     other.stop();
   });

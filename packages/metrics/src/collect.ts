@@ -1,4 +1,4 @@
-import { XError, checkBoolean, checkString, defaultEventBus } from '@x/core';
+import { InvalidOptionsError, checkBoolean, checkOptionKeys, checkString, defaultEventBus } from '@x/core';
 import type { EventBus, XEvent } from '@x/core';
 import { register as globalRegistry } from 'prom-client';
 import type { Registry } from 'prom-client';
@@ -64,18 +64,21 @@ const active = new WeakMap<Registry, Set<string>>();
  * ```
  */
 export function collectMetrics(options: CollectMetricsOptions = {}): MetricsCollector {
+  checkOptionKeys('collectMetrics', options, ['registry', 'prefix', 'bus', 'buckets', 'durations']);
   const registry = options.registry ?? globalRegistry;
   const prefix = options.prefix ?? 'x';
   if (prefix !== '') checkString('collectMetrics', 'prefix', prefix);
   if (!/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
-    throw new XError('INVALID_OPTIONS', `collectMetrics: option "prefix" must match [a-zA-Z_:][a-zA-Z0-9_:]*, got ${JSON.stringify(prefix)}`);
+    throw new InvalidOptionsError('collectMetrics', 'prefix', prefix, 'a Prometheus name prefix matching [a-zA-Z_:][a-zA-Z0-9_:]*');
   }
   const bus = options.bus ?? defaultEventBus();
   const prefixes = active.get(registry) ?? new Set<string>();
   if (prefixes.has(prefix)) {
-    throw new XError(
-      'INVALID_OPTIONS',
-      `collectMetrics: a collector with prefix "${prefix}" is already registered in this registry; stop() it first or use another prefix`,
+    throw new InvalidOptionsError(
+      'collectMetrics',
+      'prefix',
+      prefix,
+      'a prefix no running collector uses in this registry (stop() the other one first)',
     );
   }
   prefixes.add(prefix);

@@ -256,3 +256,9 @@ describe('stats()', () => {
     expect(limiter.stats()).toEqual({ allowed: 2, rejected: { limited: 1, store_unavailable: 0, aborted: 0 } });
   });
 });
+
+describe('createRateLimiter: misspelt options', () => {
+  it('names an unknown option instead of silently ignoring it', () => {
+    expect(() => createRateLimiter({ limit: 1, periodMs: 1_000, brust: 5 } as never)).toThrow(/createRateLimiter: option "brust" must be absent: createRateLimiter has no such option/);
+  });
+});

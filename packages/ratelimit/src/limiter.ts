@@ -1,4 +1,4 @@
-import { abortSignalOf, checkFunction, checkInteger, checkNumber, checkString, coarseNow, defaultEventBus, InvalidOptionsError, systemClock, withoutStack } from '@x/core';
+import { abortSignalOf, checkFunction, checkInteger, checkNumber, checkOptionKeys, checkString, coarseNow, defaultEventBus, InvalidOptionsError, systemClock, withoutStack } from '@x/core';
 import type { Clock, EventBus, ExecutionContext, Policy } from '@x/core';
 import { CONSUME, PEEK, REFUND, Verdict } from './algorithms.js';
 import { Decision } from './decision.js';
@@ -591,6 +591,9 @@ export function createRateLimiter(options: RateLimiterOptions & { readonly store
 export function createRateLimiter(options: RateLimiterOptions & { readonly store?: undefined }): RateLimiter;
 export function createRateLimiter(options: RateLimiterOptions): AnyRateLimiter;
 export function createRateLimiter(options: RateLimiterOptions): AnyRateLimiter {
+  if (typeof options === 'object' && options !== null) {
+    checkOptionKeys(OWNER, options, ['name', 'algorithm', 'limit', 'periodMs', 'burst', 'maxWaitMs', 'maxKeys', 'exactTime', 'store', 'clock', 'events']);
+  }
   if (typeof options === 'object' && options !== null && options.store !== undefined) {
     return new StoreLimiter(options as RateLimiterOptions & { readonly store: RateLimitStore });
   }

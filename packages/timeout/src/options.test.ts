@@ -80,3 +80,9 @@ describe('on the system clock', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(19);
   });
 });
+
+describe('createTimeout: misspelt options', () => {
+  it('names an unknown option instead of silently ignoring it', () => {
+    expect(() => createTimeout(100, { stratgy: 'aggressive' } as never)).toThrow(/createTimeout: option "stratgy" must be absent: createTimeout has no such option/);
+  });
+});

@@ -1,16 +1,4 @@
-import {
-  InvalidOptionsError,
-  abortSignalOf,
-  checkFunction,
-  checkNumber,
-  checkOneOf,
-  checkString,
-  defaultEventBus,
-  deriveContext,
-  isContextAborted,
-  systemClock,
-  toContext,
-} from '@x/core';
+import { abortSignalOf, checkFunction, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, deriveContext, InvalidOptionsError, isContextAborted, systemClock, toContext } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from '@x/core';
 import { AggressiveCall, CooperativeCall, emitTimedOut, timeoutError } from './call.js';
 import type { TimeoutHost } from './call.js';
@@ -255,6 +243,7 @@ export function createTimeout(ms: number, options: TimeoutOptions = {}): Timeout
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionsError(OWNER, 'options', options, 'an object');
   }
+  checkOptionKeys(OWNER, options, ['strategy', 'name', 'clock', 'events']);
   const strategy =
     options.strategy === undefined
       ? 'cooperative'

@@ -25,12 +25,13 @@ export const ratelimitSource: Source = {
         }
       },
     );
-    const storeErrors = families.counter('ratelimit_store_errors_total', 'Rate limiter store calls that failed or timed out.');
-    const degraded = families.counter('ratelimit_store_degraded_total', 'Times the rate limiter stopped using its store after repeated failures.');
+    // Store events carry the store's name (`redisStore({ name })`), on the bus given to the store.
+    const storeErrors = families.counter('ratelimit_store_errors_total', 'Rate limiter store calls that failed or timed out, by store.');
+    const degraded = families.counter('ratelimit_store_degraded_total', 'Times a rate limiter store was bypassed after repeated failures, by store.');
     return {
       onEvent(event) {
         const family = event.type === 'ratelimit.store_error' ? storeErrors : degraded;
-        family.cell(event.name, { limiter: event.name }).value++;
+        family.cell(event.name, { store: event.name }).value++;
       },
     };
   },
