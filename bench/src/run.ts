@@ -12,6 +12,7 @@ import { FULL, QUICK, measureRow } from './harness.js';
 import type { Cell, Column, Row, RowResult, Settings } from './harness.js';
 import { loadPackages } from './packages.js';
 import type { Packages } from './packages.js';
+import floor from './rows/floor.js';
 import breakerClosed from './rows/breaker-closed.js';
 import breakerOpen from './rows/breaker-open.js';
 import retryNoFailure from './rows/retry.js';
@@ -24,6 +25,7 @@ import { rows as ratelimitRows } from './cases/ratelimit.js';
 
 type RowFactory = (packages: Packages) => Row | Promise<Row>;
 const ROWS: readonly [string, RowFactory][] = [
+  ['floor', floor],
   ['breaker-closed', breakerClosed],
   ['breaker-open', breakerOpen],
   ['retry', retryNoFailure],

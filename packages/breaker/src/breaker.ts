@@ -408,8 +408,17 @@ class BreakerImpl implements Breaker {
   #needsStart(): boolean {
     if (this.#alwaysTimed) return true;
     const events = this.#events;
-    return events.hasListeners('breaker.success') || events.hasListeners('breaker.failure');
+    const version = events.version;
+    // The answer changes only when listeners do: re-ask the bus when its version moved (a bus from
+    // an older core has no version and is asked every time).
+    if (version === undefined || version !== this.#listenVersion) {
+      this.#listenVersion = version;
+      this.#outcomesWatched = events.hasListeners('breaker.success') || events.hasListeners('breaker.failure');
+    }
+    return this.#outcomesWatched;
   }
+  #listenVersion: number | undefined = -1;
+  #outcomesWatched = false;
 
   /** The clock time to measure a closed call from, or -1 when no duration is needed. */
   #startTime(): number {

@@ -39,6 +39,21 @@ describe('createEventBus', () => {
     expect(bus.hasListeners('core.listener_error')).toBe(false);
   });
 
+  it('changes its version on every subscribe and unsubscribe, not on emit', () => {
+    const bus = createEventBus();
+    const v0 = bus.version;
+    const off = bus.on('core.listener_error', () => {});
+    const v1 = bus.version;
+    expect(v1).not.toBe(v0);
+    bus.emit(ping());
+    expect(bus.version).toBe(v1);
+    off();
+    expect(bus.version).not.toBe(v1);
+    const v2 = bus.version;
+    off();
+    expect(bus.version).toBe(v2);
+  });
+
   it('unsubscribes only the given listener, and only once', () => {
     const bus = createEventBus();
     const calls: string[] = [];

@@ -78,6 +78,12 @@ export interface EventBus {
    */
   hasListeners(type: XEventType): boolean;
   /**
+   * Changes whenever a listener is added or removed. A hot path can cache its `hasListeners`
+   * answers and re-ask only when this differs from the value it saw (a number compare instead of
+   * a map lookup per call). Optional: a bus without it must be asked every time.
+   */
+  readonly version?: number;
+  /**
    * Makes a live instance (a breaker, a bulkhead, an error budget) visible to exporters, which
    * read its gauges at scrape time. Held weakly: an instance nobody else references can still be
    * garbage-collected. Returns the function that untracks it.
@@ -160,15 +166,18 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
   }
   const entries = new Set<Entry>();
 
-  const bus: EventBus = {
+  const bus: EventBus & { version: number } = {
+    version: 0,
     on(type, listener) {
       const fn = listener as AnyListener;
+      bus.version++;
       if (type === '*') wildcard = [...wildcard, fn];
       else byType.set(type, [...(byType.get(type) ?? EMPTY), fn]);
       let subscribed = true;
       return () => {
         if (!subscribed) return;
         subscribed = false;
+        bus.version++;
         if (type === '*') {
           wildcard = without(wildcard, fn);
           return;

@@ -284,7 +284,7 @@ class RetryPolicyImpl implements RetryPolicy {
 
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<T> {
     const ctx = toContext(options);
-    if (this.#plain && ctx.attempt === 1 && !isContextAborted(ctx) && !this.#events.hasListeners(ATTEMPT_FAILED)) {
+    if (this.#plain && ctx.attempt === 1 && !isContextAborted(ctx) && !this.#attemptsWatched()) {
       let result: T | PromiseLike<T>;
       (this.#attempts as [number])[0]++;
       try {
@@ -303,7 +303,7 @@ class RetryPolicyImpl implements RetryPolicy {
 
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
     const ctx = toContext(options);
-    if (this.#plain && ctx.attempt === 1 && !isContextAborted(ctx) && !this.#events.hasListeners(ATTEMPT_FAILED)) {
+    if (this.#plain && ctx.attempt === 1 && !isContextAborted(ctx) && !this.#attemptsWatched()) {
       let result: T | PromiseLike<T>;
       (this.#attempts as [number])[0]++;
       try {
@@ -322,7 +322,7 @@ class RetryPolicyImpl implements RetryPolicy {
 
   executeWithStats<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<RetryResult<T>> {
     const ctx = toContext(options);
-    if (this.#plain && ctx.attempt === 1 && !isContextAborted(ctx) && !this.#events.hasListeners(ATTEMPT_FAILED)) {
+    if (this.#plain && ctx.attempt === 1 && !isContextAborted(ctx) && !this.#attemptsWatched()) {
       let result: T | PromiseLike<T>;
       (this.#attempts as [number])[0]++;
       try {
@@ -377,6 +377,22 @@ class RetryPolicyImpl implements RetryPolicy {
     };
     return slot;
   }
+
+  /**
+   * Whether someone listens for failed attempts (then the first attempt is timed). Cached until
+   * the bus's listeners change; a bus from an older core has no version and is asked every time.
+   */
+  #attemptsWatched(): boolean {
+    const events = this.#events;
+    const version = events.version;
+    if (version === undefined || version !== this.#listenVersion) {
+      this.#listenVersion = version;
+      this.#watched = events.hasListeners(ATTEMPT_FAILED);
+    }
+    return this.#watched;
+  }
+  #listenVersion: number | undefined = -1;
+  #watched = false;
 
   /** After a failed first attempt on the common path (no clock was read, no deadline added). */
   #recoverPlain(fn: PolicyFn<unknown>, ctx: ExecutionContext, mode: Mode, error: unknown): Promise<unknown> {
