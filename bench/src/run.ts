@@ -19,7 +19,7 @@ import retryNoFailure from './rows/retry.js';
 import stack from './rows/stack.js';
 import timeoutAggressive from './rows/timeout-aggressive.js';
 import timeoutCooperative from './rows/timeout-cooperative.js';
-import metricsOverhead, { metricsOverheadNoDurations } from './rows/metrics-overhead.js';
+import metricsOverhead, { metricsOverheadWithDurations } from './rows/metrics-overhead.js';
 import { rows as bulkheadRows } from './cases/bulkhead.js';
 import { rows as ratelimitRows } from './cases/ratelimit.js';
 
@@ -35,7 +35,7 @@ const ROWS: readonly [string, RowFactory][] = [
   ...bulkheadRows,
   ...ratelimitRows,
   ['metrics-overhead', metricsOverhead],
-  ['metrics-overhead-no-durations', metricsOverheadNoDurations],
+  ['metrics-overhead-durations', metricsOverheadWithDurations],
 ];
 
 interface Args {

@@ -41,7 +41,7 @@ export const SLO = 0.9;
 export function createObservability(options: ObservabilityOptions): Observability {
   const { events, breaker, downstream } = options;
   const registry = new Registry();
-  const metrics = collectMetrics({ registry, bus: events });
+  const metrics = collectMetrics({ registry, bus: events, durations: true });
   const budget = createErrorBudget({
     name: 'api',
     slo: SLO,

@@ -22,7 +22,7 @@ beforeEach(() => {
   registry = new Registry();
   bus = createEventBus();
   clock = createVirtualClock({ now: 0 });
-  collector = collectMetrics({ registry, bus });
+  collector = collectMetrics({ registry, bus, durations: true });
 });
 afterEach(() => collector.stop());
 
@@ -192,7 +192,7 @@ describe('collectMetrics', () => {
 
   it('uses the prefix for every family', async () => {
     collector.stop();
-    collector = collectMetrics({ registry, bus, prefix: 'dwcp' });
+    collector = collectMetrics({ registry, bus, prefix: 'dwcp', durations: true });
     createBreaker({ name: 'network-ops', clock, events: bus });
     const samples = await scrape(registry);
     expect(valueOf(samples, 'dwcp_circuit_breaker_state', { name: 'network-ops' })).toBe(0);
@@ -212,7 +212,7 @@ describe('collectMetrics', () => {
 
   it('refuses a second collector with the same prefix on one registry', () => {
     expect(() => collectMetrics({ registry, bus })).toThrow(/no running collector uses in this registry/);
-    const other = collectMetrics({ registry, bus, prefix: 'other' });
+    const other = collectMetrics({ registry, bus, prefix: 'other', durations: true });
     other.stop();
   });
 
@@ -236,9 +236,9 @@ describe('collectMetrics', () => {
     expect(valueOf(await scrape(registry), 'x_metrics_errors_total')).toBe(1);
   });
 
-  it('can leave out call durations, so observed calls are not timed', async () => {
+  it('leaves out call durations by default, so observed calls are not timed', async () => {
     collector.stop();
-    collector = collectMetrics({ registry, bus, durations: false });
+    collector = collectMetrics({ registry, bus });
     const breaker = createBreaker({ name: 'hot', clock, events: bus });
     await breaker.execute(() => 1);
     expect(bus.hasListeners('breaker.success')).toBe(false);
