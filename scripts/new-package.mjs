@@ -51,7 +51,7 @@ const write = (file, text) => writeFileSync(join(dir, file), text);
 write('package.json', `${JSON.stringify(manifest, null, 2)}\n`);
 write(
   'tsconfig.json',
-  `{\n  "extends": "../../tsconfig.base.json",\n  "include": ["src"],\n  "exclude": ["src/**/*.test.ts", "src/**/*.test-d.ts"]\n}\n`,
+  `{\n  "extends": "../../tsconfig.base.json",\n  "include": ["src"],\n  "exclude": ["src/**/*.test.ts", "src/**/*.test-d.ts", "src/test-*.ts"]\n}\n`,
 );
 write(
   'tsconfig.test.json',

@@ -1,4 +1,4 @@
-import { abortSignalOf, coarseNow, isAbortError, isContextAborted, toContext } from '@x/core';
+import { abortSignalOf, coarseNow, isAbortError, isContextAborted, toContext, trackInstance } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, PolicyFn, TimerHandle, XEvent } from '@x/core';
 import { BreakerProbeTimeoutError, openRejection, tooManyRejection } from './errors.js';
 import type { BreakerOpenError, BreakerTooManyCallsError } from './errors.js';
@@ -139,7 +139,7 @@ class BreakerImpl implements Breaker {
   /** Durations are needed whatever the listeners: slow-call detection or a time window. */
   readonly #alwaysTimed: boolean;
   /** Removes this breaker from the bus's tracked instances (scrape-time gauges). */
-  readonly #untrack: (() => void) | undefined;
+  readonly #untrack: () => void;
 
   // State. `#gen` changes on every transition; outcomes from another generation change nothing.
   #base: Base = CLOSED;
@@ -207,8 +207,8 @@ class BreakerImpl implements Breaker {
     // Exporters read `state` at scrape time from the bus's tracked instances (held weakly).
     // A bus from an older copy of core may not track: then there is simply no gauge.
     const events = config.events;
-    this.#untrack = typeof events.track === 'function' ? events.track('breaker', this.name, this) : undefined;
-    expose?.({ running: () => this.#running, untrack: () => this.#untrack?.() });
+    this.#untrack = trackInstance(events, 'breaker', this.name, this);
+    expose?.({ running: () => this.#running, untrack: () => this.#untrack() });
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -36,22 +36,8 @@ export const failing =
   (): Promise<never> =>
     Promise.reject(new Error(message));
 
-/** A promise with its resolve/reject exposed. */
-export interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+export { deferred } from '@x/test-support';
+export type { Deferred } from '@x/test-support';
 
 /** Fails `n` calls through the breaker (without throwing at the test). */
 export async function failTimes(breaker: Breaker, n: number): Promise<void> {

@@ -1,4 +1,4 @@
-import { abortSignalOf, isContextAborted, toContext, withoutStack } from '@x/core';
+import { abortSignalOf, isContextAborted, toContext, trackInstance, withoutStack } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn, TimerHandle } from '@x/core';
 import { BulkheadRejectedError } from './errors.js';
 import type { BulkheadErrorReason, BulkheadRejectReason } from './errors.js';
@@ -189,8 +189,8 @@ class BulkheadImpl implements Bulkhead {
     this.#maxWaitMs = resolved.maxWaitMs;
     this.#order = resolved.order;
     this.#lifo = resolved.order === 'lifo';
-    // Exporters read `stats()` at scrape time; a bus from an older core may not track.
-    (this.#events as Partial<EventBus>).track?.('bulkhead', this.name, this);
+    // Exporters read `stats()` at scrape time.
+    trackInstance(this.#events, 'bulkhead', this.name, this);
   }
 
   get active(): number {

@@ -25,23 +25,8 @@ export function track<T>(promise: Promise<T>): Tracked<T> {
   return tracked;
 }
 
-/** A promise plus its resolve/reject, to control when a call finishes. */
-export interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-/** Creates a {@link Deferred}. */
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+export { deferred } from '@x/test-support';
+export type { Deferred } from '@x/test-support';
 
 /** A private bus that records every event, and whose listener errors are collected, not printed. */
 export function recordingBus(): { events: EventBus; log: XEvent[]; listenerErrors: unknown[] } {

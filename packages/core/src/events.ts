@@ -245,3 +245,18 @@ export function defaultEventBus(): EventBus {
   }
   return bus;
 }
+
+/**
+ * Registers `instance` with `bus` for scrape-time exporters, if the bus can track (a bus from an
+ * older copy of core, or a hand-written one, may not). Returns the function that untracks it.
+ *
+ * @example
+ * ```ts
+ * this.#untrack = trackInstance(events, 'bulkhead', this.name, this);
+ * ```
+ */
+export function trackInstance(bus: EventBus, source: string, name: string, instance: object): () => void {
+  return typeof bus.track === 'function' ? bus.track(source, name, instance) : noop;
+}
+
+const noop = (): void => {};

@@ -13,7 +13,7 @@ export {
   MAX_TIMER_MS,
 } from './options.js';
 export type { NumberRange } from './options.js';
-export { createEventBus, defaultEventBus } from './events.js';
+export { createEventBus, defaultEventBus, trackInstance } from './events.js';
 export type {
   BaseEvent,
   EventBus,

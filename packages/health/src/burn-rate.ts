@@ -1,7 +1,7 @@
-import { checkClock, checkEvents, checkInteger, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock } from '@x/core';
+import { checkClock, checkEvents, checkInteger, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock, trackInstance } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import type { BurnRateSeverity } from './events.js';
-import { allowedErrorRate, checkDuration, checkSlo, or, trackInstance } from './options.js';
+import { allowedErrorRate, checkDuration, checkSlo, or } from './options.js';
 import { WindowCounter } from './window-counter.js';
 
 /** One multi-window alert: it fires while the burn rate over both windows exceeds `threshold`. */
@@ -163,7 +163,7 @@ class BurnRateMonitorImpl implements BurnRateMonitor {
       firing: false,
     }));
     this.#counters = [...this.#byLength.values()];
-    trackInstance(events, name, this);
+    trackInstance(events, 'health', name, this);
   }
 
   record(success: boolean): void {

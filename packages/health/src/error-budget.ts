@@ -1,7 +1,7 @@
-import { checkClock, checkEvents, checkInteger, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock } from '@x/core';
+import { checkClock, checkEvents, checkInteger, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock, trackInstance } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import type { ErrorBudgetFigures } from './events.js';
-import { allowedErrorRate, checkDuration, checkSlo, or, trackInstance } from './options.js';
+import { allowedErrorRate, checkDuration, checkSlo, or } from './options.js';
 import { WindowCounter } from './window-counter.js';
 
 /** The state of an {@link ErrorBudget} at one instant (one clock read, so the figures agree). */
@@ -117,7 +117,7 @@ class ErrorBudgetImpl implements ErrorBudget {
     this.#counter = new WindowCounter(windowMs, bucketMs);
     this.#clock = clock;
     this.#events = events;
-    trackInstance(events, name, this);
+    trackInstance(events, 'health', name, this);
   }
 
   record(success: boolean): void {

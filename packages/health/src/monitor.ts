@@ -1,10 +1,10 @@
-import { checkBoolean, checkClock, checkEvents, checkInteger, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, MAX_TIMER_MS, systemClock, unrefTimer } from '@x/core';
+import { checkBoolean, checkClock, checkEvents, checkInteger, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, MAX_TIMER_MS, systemClock, trackInstance, unrefTimer } from '@x/core';
 import type { Clock, EventBus, TimerHandle } from '@x/core';
 import { CheckEntry } from './checks.js';
 import type { CheckDefaults, CheckOutcome, HealthCheckDefinition, HealthCheckStatus } from './checks.js';
 import { HealthCheckTimeoutError } from './errors.js';
 import type { HealthState } from './events.js';
-import { checkDuration, or, trackInstance } from './options.js';
+import { checkDuration, or } from './options.js';
 import { buildReport, countsAsHealthy } from './report.js';
 import type { HealthReport, HealthReportOptions } from './report.js';
 
@@ -138,7 +138,7 @@ class HealthMonitorImpl implements HealthMonitor {
     this.#unknownIsHealthy = unknownIsHealthy;
     this.#clock = clock;
     this.#events = events;
-    trackInstance(events, name, this);
+    trackInstance(events, 'health', name, this);
   }
 
   get running(): boolean {

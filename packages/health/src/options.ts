@@ -64,15 +64,3 @@ export function or<T>(value: T | undefined, fallback: T): T {
   return value === undefined ? fallback : value;
 }
 
-/**
- * Makes an instance visible to exporters that read gauges at scrape time (`bus.tracked('health')`).
- * A bus from an older copy of `@x/core` may not have `track`; then there is nothing to do.
- *
- * @example
- * ```ts
- * trackInstance(events, name, this);
- * ```
- */
-export function trackInstance(events: EventBus, name: string, instance: object): void {
-  if (typeof (events as Partial<EventBus>).track === 'function') events.track('health', name, instance);
-}

@@ -1,4 +1,4 @@
-import { abortSignalOf, checkFunction, checkInteger, checkNumber, checkOptionKeys, checkString, coarseNow, defaultEventBus, InvalidOptionsError, systemClock, withoutStack } from '@x/core';
+import { abortSignalOf, checkFunction, checkInteger, checkNumber, checkOptionKeys, checkString, coarseNow, defaultEventBus, InvalidOptionsError, systemClock, trackInstance, withoutStack } from '@x/core';
 import type { Clock, EventBus, ExecutionContext, Policy } from '@x/core';
 import { CONSUME, PEEK, REFUND, Verdict } from './algorithms.js';
 import { Decision } from './decision.js';
@@ -195,8 +195,8 @@ abstract class LimiterCore implements WaiterHost {
     const events = options.events ?? defaultEventBus();
     checkFunction(OWNER, 'events.emit', (events as Partial<EventBus>).emit);
     this.events = events;
-    // Exporters read `stats()` at scrape time; a bus from an older core may not track.
-    (events as Partial<EventBus>).track?.('ratelimit', this.name, this);
+    // Exporters read `stats()` at scrape time.
+    trackInstance(events, 'ratelimit', this.name, this);
   }
 
   get rule(): RateLimitRule {

@@ -25,7 +25,12 @@ class Worker {
   constructor() {
     const boot = fileURLToPath(new URL('./test-fixtures/boot.mjs', import.meta.url));
     const worker = fileURLToPath(new URL('./test-fixtures/accuracy-worker.ts', import.meta.url));
-    this.child = fork(boot, [worker], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(boot, [worker], {
+      execArgv: ['--conditions=@x/source', '--import', 'tsx'],
+      // `--import tsx` resolves from the working directory: the package's, where tsx is installed.
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     this.ready = new Promise((resolve, reject) => {
       this.child.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
       this.child.on('message', (message: { ready?: boolean; id?: number; result?: unknown; error?: string }) => {

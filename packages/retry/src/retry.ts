@@ -1,18 +1,4 @@
-import {
-  InvalidOptionsError,
-  MAX_TIMER_MS,
-  abortSignalOf,
-  checkClock,
-  checkEvents,
-  checkFunction,
-  checkOptionKeys,
-  checkString,
-  deriveContext,
-  earliestDeadline,
-  isContextAborted,
-  sleep,
-  toContext,
-} from '@x/core';
+import { abortSignalOf, checkClock, checkEvents, checkFunction, checkOptionKeys, checkString, deriveContext, earliestDeadline, InvalidOptionsError, isContextAborted, MAX_TIMER_MS, sleep, toContext, trackInstance } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from '@x/core';
 import { constantBackoff, sanitizeDelay } from './backoff.js';
 import type { Backoff } from './backoff.js';
@@ -263,8 +249,8 @@ class RetryPolicyImpl implements RetryPolicy {
     this.#clock = checkClock(OWNER, options.clock);
     this.#events = checkEvents(OWNER, options.events);
     this.#plain = this.#maxElapsedMs === Infinity && this.#retryOnResult === undefined && this.#budget === undefined;
-    // Exporters read `stats()` at scrape time; a bus from an older core may not track.
-    (this.#events as Partial<EventBus>).track?.('retry', this.name, this);
+    // Exporters read `stats()` at scrape time.
+    trackInstance(this.#events, 'retry', this.name, this);
   }
 
   stats(): RetryPolicyStats {

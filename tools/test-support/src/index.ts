@@ -7,3 +7,5 @@ export type { TcpProxy, TcpProxyOptions } from './tcp-proxy.js';
 export { startRedisCluster } from './redis-cluster.js';
 export type { RedisCluster, RedisClusterOptions } from './redis-cluster.js';
 export { abortListeners, gc, heapUsed } from './memory.js';
+export { deferred } from './deferred.js';
+export type { Deferred } from './deferred.js';
