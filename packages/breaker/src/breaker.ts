@@ -33,6 +33,9 @@ type Kind = typeof OK | typeof FAIL | typeof IGNORE;
 
 type Rejection = BreakerOpenError | BreakerTooManyCallsError;
 
+/** The context of every call made without options (core shares one root for them). */
+const ROOT_CONTEXT: ExecutionContext = /* @__PURE__ */ toContext();
+
 const identity = (value: unknown): unknown => value;
 const rethrow = (error: unknown): never => {
   throw error;
@@ -173,8 +176,14 @@ class BreakerImpl implements Breaker {
   #lastError: unknown = undefined;
   #lastFailureAt: number | undefined = undefined;
 
+  /**
+   * The bus version for which the hot path applies (closed, not isolated, nothing to time, the
+   * current generation's handlers made), or -1 when it does not: bus versions start at 0, and a
+   * small integer keeps the field unboxed. Set by `#armFast`, cleared on every transition; a
+   * listener change moves the bus version, so it stops matching by itself.
+   */
+  #fastVersion = -1;
   // Per-generation settlement handlers of the hot path (see `#makeHandlers`).
-  #handlersGen = -1;
   #onValue: (value: unknown) => unknown = identity;
   #onError: (error: unknown) => never = rethrow;
   #onValueOutcome: (value: unknown) => Outcome<unknown> = okOutcome;
@@ -214,44 +223,45 @@ class BreakerImpl implements Breaker {
   // ---------------------------------------------------------------------------------------------
   // Policy
 
-  // The hot path (closed, no options, nothing to time) is kept small enough for the engine to
-  // inline into the caller; everything else goes through `#executeSlow`.
+  // The hot path (closed, no options, nothing to time) is one comparison against `#fastVersion`
+  // and small enough for the engine to inline into the caller; everything else goes through
+  // `#executeSlow`, which re-arms the hot path when it applies again.
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<T> {
-    if (this.#closedFast && options === undefined && this.#running < this.#maxConcurrent && !this.#needsStart()) {
+    if (options === undefined && this.#fastVersion === this.#events.version && this.#running < this.#maxConcurrent) {
       // Without options nothing can abort the context, so settling needs no per-call data: the
       // generation's preallocated handlers are chained instead of creating closures.
-      const ctx = toContext(undefined);
       this.#requests++;
-      if (this.#handlersGen !== this.#gen) this.#makeHandlers();
       this.#running++;
       let result: T | PromiseLike<T>;
       try {
-        result = fn(ctx);
+        result = fn(ROOT_CONTEXT);
       } catch (error) {
         this.#running--;
         this.#settleError(error, undefined, this.#gen, -1, undefined);
         return Promise.reject(error);
       }
-      return Promise.resolve(result).then(this.#onValue, this.#onError) as Promise<T>;
+      // `instanceof` first: `Promise.resolve` on a native promise still costs a constructor lookup.
+      return (result instanceof Promise ? result : Promise.resolve(result)).then(this.#onValue, this.#onError) as Promise<T>;
     }
     return this.#executeSlow(fn, options);
   }
 
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
-    if (this.#closedFast && options === undefined && this.#running < this.#maxConcurrent && !this.#needsStart()) {
-      const ctx = toContext(undefined);
+    if (options === undefined && this.#fastVersion === this.#events.version && this.#running < this.#maxConcurrent) {
       this.#requests++;
-      if (this.#handlersGen !== this.#gen) this.#makeHandlers();
       this.#running++;
       let result: T | PromiseLike<T>;
       try {
-        result = fn(ctx);
+        result = fn(ROOT_CONTEXT);
       } catch (error) {
         this.#running--;
         this.#settleError(error, undefined, this.#gen, -1, undefined);
         return Promise.resolve({ ok: false, error });
       }
-      return Promise.resolve(result).then(this.#onValueOutcome, this.#onErrorOutcome) as Promise<Outcome<T>>;
+      return (result instanceof Promise ? result : Promise.resolve(result)).then(
+        this.#onValueOutcome,
+        this.#onErrorOutcome,
+      ) as Promise<Outcome<T>>;
     }
     if (!this.#closedFast) {
       if (this.#isolated) {
@@ -275,6 +285,7 @@ class BreakerImpl implements Breaker {
   }
 
   #executeSlow<T>(fn: PolicyFn<T>, options: ExecuteOptions | undefined): Promise<T> {
+    if (options === undefined && this.#armFast()) return this.execute(fn);
     if (this.#closedFast) {
       const ctx = toContext(options);
       if (isContextAborted(ctx)) return Promise.reject(abortSignalOf(ctx)?.reason);
@@ -297,6 +308,7 @@ class BreakerImpl implements Breaker {
 
   /** `now` is -1 when the clock has not been read yet (closed state). */
   #executeOutcomeSlow<T>(fn: PolicyFn<T>, options: ExecuteOptions | undefined, now: number): Promise<Outcome<T>> {
+    if (options === undefined && this.#armFast()) return this.executeOutcome(fn);
     if (this.#closedFast) {
       const ctx = toContext(options);
       if (isContextAborted(ctx)) return Promise.resolve({ ok: false, error: abortSignalOf(ctx)?.reason });
@@ -323,7 +335,6 @@ class BreakerImpl implements Breaker {
    */
   #makeHandlers(): void {
     const gen = this.#gen;
-    this.#handlersGen = gen;
     this.#onValue = (value) => {
       this.#running--;
       this.#closedSuccess(gen, -1);
@@ -399,6 +410,20 @@ class BreakerImpl implements Breaker {
   #settleValue(gen: number, start: number, permit: Permit | undefined): void {
     if (permit === undefined) this.#closedSuccess(gen, start);
     else this.#settlePermit(permit, OK, undefined, undefined);
+  }
+
+  /**
+   * Arms the hot path when it applies and is not armed for the bus's current version; true when it
+   * did (the caller then retries through the hot path, which it now passes unless `maxConcurrent`
+   * is reached, and then the slow path does not re-arm). A bus from an older core has no version:
+   * its calls always take the slow path.
+   */
+  #armFast(): boolean {
+    const version = this.#events.version;
+    if (!this.#closedFast || version === undefined || version === this.#fastVersion || this.#needsStart()) return false;
+    this.#makeHandlers();
+    this.#fastVersion = version;
+    return true;
   }
 
   /**
@@ -793,13 +818,19 @@ class BreakerImpl implements Breaker {
   #enter(to: Base, reason: BreakerTransitionReason, at: number, from: BreakerState = this.#publicState()): void {
     this.#isolated = false;
     this.#base = to;
-    this.#gen++;
+    this.#newGeneration();
     this.#lastStateChangeAt = at;
     this.#clearProbes();
     if (to === CLOSED) this.#clearTripCounts();
     this.#closedFast = to === CLOSED;
     this.#emitStateChange(from, BASE_NAMES[to], reason, at, to === OPEN ? this.#lastOpenMs : undefined);
     this.#notifyReady();
+  }
+
+  /** Every transition: outcomes of older generations change nothing, and the hot path re-arms. */
+  #newGeneration(): void {
+    this.#gen++;
+    this.#fastVersion = -1;
   }
 
   #clearProbes(): void {
@@ -868,7 +899,7 @@ class BreakerImpl implements Breaker {
     const from = this.#publicState();
     this.#isolated = true;
     this.#closedFast = false;
-    this.#gen++;
+    this.#newGeneration();
     this.#lastStateChangeAt = now;
     this.#clearProbes();
     this.#emitStateChange(from, 'isolated', reason, now, undefined);

@@ -85,6 +85,42 @@ describe('events', () => {
     ]);
   });
 
+  it('starts reporting outcomes to a listener that subscribes after unobserved calls, and stops when it leaves', async () => {
+    const events = createEventBus();
+    const breaker = createBreaker({ name: 'late', events, failureThreshold: 100 });
+    for (let i = 0; i < 5; i++) await breaker.execute(async () => i);
+    const seen: string[] = [];
+    const stop = events.on('*', (e) => seen.push(e.type));
+    await breaker.execute(async () => 'ok');
+    await breaker.executeOutcome(async () => {
+      throw new Error('down');
+    });
+    stop();
+    await breaker.execute(async () => 'ok');
+    expect(seen).toEqual(['breaker.success', 'breaker.failure']);
+    expect(breaker.stats().totals).toMatchObject({ requests: 8, successes: 7, failures: 1 });
+  });
+
+  it('works with a bus that has no version (an older core): every call checks listeners', async () => {
+    const inner = createEventBus();
+    // A bus as an older @x/core built it: no `version` to cache listener answers by.
+    const events: EventBus = {
+      on: inner.on.bind(inner),
+      emit: inner.emit.bind(inner),
+      hasListeners: inner.hasListeners.bind(inner),
+      track: inner.track.bind(inner),
+      tracked: inner.tracked.bind(inner),
+    };
+    const breaker = createBreaker({ events, failureThreshold: 2 });
+    await breaker.execute(async () => 1);
+    const seen = collect(inner, 'breaker.success');
+    await breaker.execute(async () => 2);
+    expect(seen).toHaveLength(1);
+    await breaker.executeOutcome(failing());
+    await breaker.executeOutcome(failing());
+    expect(breaker.state).toBe('open');
+  });
+
   it('does not read the clock when nobody listens and no option needs time', async () => {
     const now = vi.fn(() => 1_000);
     const clock = { now, setTimeout: () => 0, clearTimeout: () => {} };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEventBus } from '@x/core';
-import type { XEvent } from '@x/core';
+import type { EventBus, XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import { exponentialBackoff } from './backoff.js';
 import { permanent } from './marks.js';
@@ -115,6 +115,46 @@ describe('retry events', () => {
     await clock.runAll();
     expect(result.state.done).toBe(true);
     expect(seen).toEqual([expect.objectContaining({ attempt: 1, durationMs: 0 })]);
+  });
+
+  it('reports failed attempts to a listener that subscribes after unobserved calls', async () => {
+    const clock = createVirtualClock();
+    const events = createEventBus();
+    const retry = createRetry({ clock, events, backoff: 10, maxAttempts: 2 });
+    for (let i = 0; i < 3; i++) await retry.execute(async () => i);
+    const seen: XEvent[] = [];
+    const stop = events.on('retry.attempt_failed', (e) => seen.push(e));
+    const result = settle(retry.execute(slow(clock, 30, [new TransientError(), 'ok'])));
+    await clock.runAll();
+    expect(result.state).toMatchObject({ done: true, value: 'ok' });
+    // Timed from the start: the hot path stopped being taken when the listener came.
+    expect(seen).toEqual([expect.objectContaining({ attempt: 1, durationMs: 30 })]);
+    stop();
+    const again = settle(retry.execute(flaky(1, 'ok').fn));
+    await clock.runAll();
+    expect(again.state).toMatchObject({ done: true, value: 'ok' });
+    expect(seen).toHaveLength(1);
+    expect(retry.stats().attempts).toEqual([5, 2]);
+  });
+
+  it('works with a bus that has no version (an older core)', async () => {
+    const clock = createVirtualClock();
+    const inner = createEventBus();
+    const events: EventBus = {
+      on: inner.on.bind(inner),
+      emit: inner.emit.bind(inner),
+      hasListeners: inner.hasListeners.bind(inner),
+      track: inner.track.bind(inner),
+      tracked: inner.tracked.bind(inner),
+    };
+    const retry = createRetry({ clock, events, backoff: 10, maxAttempts: 2 });
+    await retry.execute(async () => 1);
+    const seen: XEvent[] = [];
+    inner.on('retry.attempt_failed', (e) => seen.push(e));
+    const result = settle(retry.execute(flaky(1, 'ok').fn));
+    await clock.runAll();
+    expect(result.state).toMatchObject({ done: true, value: 'ok' });
+    expect(seen).toHaveLength(1);
   });
 
   it('a throwing listener does not change the outcome', async () => {

@@ -136,19 +136,10 @@ type Mode = typeof THROW | typeof OUTCOME | typeof STATS;
 
 const NOT_TIMED = -1;
 
+/** The context of every call made without options (core shares one root for them). */
+const ROOT_CONTEXT: ExecutionContext = /* @__PURE__ */ toContext();
+
 const ATTEMPT_FAILED = 'retry.attempt_failed';
-
-/** Free slots a policy keeps for later calls; more can be in use at once, they are just not kept. */
-const MAX_FREE_SLOTS = 64;
-
-/** What a pending first attempt on the common path needs if it rejects, plus its two handlers. */
-interface Slot {
-  fn: PolicyFn<unknown> | undefined;
-  ctx: ExecutionContext | undefined;
-  mode: Mode;
-  readonly onValue: (value: unknown) => unknown;
-  readonly onError: (error: unknown) => Promise<unknown>;
-}
 
 function okOutcome<T>(value: T): Outcome<T> {
   return { ok: true, value };
@@ -160,16 +151,6 @@ function firstAttemptStats<T>(value: T): RetryResult<T> {
 
 /** How a first-attempt value becomes each mode's result (THROW returns it as it is). */
 const SETTLE_FIRST: readonly (((value: unknown) => unknown) | undefined)[] = [undefined, okOutcome, firstAttemptStats];
-
-/**
- * A promise of this realm (subclasses included). A reused slot relies on `then` calling exactly
- * one of its handlers exactly once, as the spec requires; checking the prototype as well would
- * also exclude subclasses that break that, but costs a fifth of a bare call on every execution.
- * Other thenables take the path with per-call handlers.
- */
-function isNativePromise(value: unknown): value is Promise<unknown> {
-  return value instanceof Promise;
-}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -221,10 +202,15 @@ class RetryPolicyImpl implements RetryPolicy {
   readonly #events: EventBus;
   /** No `maxElapsedMs`, `retryOnResult` or budget: the first attempt needs no clock, judging or count. */
   readonly #plain: boolean;
-  /** Free first-attempt slots; at most `MAX_FREE_SLOTS` are kept once a burst is over. */
-  readonly #slots: Slot[] = [];
-  /** `#attempts[i]`: how many (i+1)-th attempts were made; index 0 counts first calls. */
-  readonly #attempts: number[] = [0];
+  /** First attempts made (a field: the hot path's increment). */
+  #firstAttempts = 0;
+  /** `#laterAttempts[i]`: how many (i+2)-th attempts were made. */
+  readonly #laterAttempts: number[] = [];
+  /**
+   * The bus version for which the hot path applies (no options that need more, nobody listening
+   * for failed attempts); -1 until `#executeSlow` arms it. A listener change moves the version.
+   */
+  #fastVersion = -1;
   #succeededAfterRetry = 0;
   readonly #gaveUp: Record<RetryGiveUpReason, number> = { exhausted: 0, deadline: 0, budget: 0, not_retryable: 0, aborted: 0 };
 
@@ -255,113 +241,92 @@ class RetryPolicyImpl implements RetryPolicy {
 
   stats(): RetryPolicyStats {
     return {
-      attempts: [...this.#attempts],
+      attempts: [this.#firstAttempts, ...this.#laterAttempts],
       succeededAfterRetry: this.#succeededAfterRetry,
       gaveUp: { ...this.#gaveUp },
     };
   }
 
-  // The common case: nothing to time, judge, count or report, and the incoming context already
-  // says attempt 1, so the function gets it as it is. The only allocation is the promise `then`
-  // returns: the handlers come from a pool of reusable slots, because a closure per call (to
-  // remember `fn` and `ctx` in case of a rejection) measured about 0.2× of a bare call slower.
-  // Each entry point repeats these few lines rather than sharing a helper that takes the mode,
-  // which also measured slower.
+  // The common case: called without options, nothing to time, judge, count or report. It is one
+  // comparison against `#fastVersion`, and the function gets the shared root context as it is.
+  // A settled first attempt costs the promise `then` returns and one closure that remembers `fn`
+  // in case it rejects (measured cheaper than a pool of reusable handler slots, whose stores into
+  // long-lived objects cost more than a short-lived closure). Each entry point repeats these few
+  // lines rather than sharing a helper that takes the mode, which measured slower.
 
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<T> {
-    const ctx = toContext(options);
-    if (this.#plain && ctx.attempt === 1 && !isContextAborted(ctx) && !this.#attemptsWatched()) {
+    if (options === undefined && this.#fastVersion === this.#events.version) {
       let result: T | PromiseLike<T>;
-      (this.#attempts as [number])[0]++;
+      this.#firstAttempts++;
       try {
-        result = fn(ctx);
+        result = fn(ROOT_CONTEXT);
       } catch (error) {
-        return this.#recoverPlain(fn, ctx, THROW, error) as Promise<T>;
+        return this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error) as Promise<T>;
       }
-      if (isNativePromise(result)) {
-        const slot = this.#takeSlot(fn, ctx, THROW);
-        return result.then(slot.onValue, slot.onError) as Promise<T>;
+      if (result instanceof Promise) {
+        return result.then(undefined, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error)) as Promise<T>;
       }
-      return this.#settleResult(fn, ctx, THROW, result, NOT_TIMED, ctx.deadline, false, false) as Promise<T>;
+      return this.#settleResult(fn, ROOT_CONTEXT, THROW, result, NOT_TIMED, undefined, false, false) as Promise<T>;
     }
-    return this.#start(fn, ctx, THROW) as Promise<T>;
+    return this.#executeSlow(fn, options, THROW) as Promise<T>;
   }
 
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
-    const ctx = toContext(options);
-    if (this.#plain && ctx.attempt === 1 && !isContextAborted(ctx) && !this.#attemptsWatched()) {
+    if (options === undefined && this.#fastVersion === this.#events.version) {
       let result: T | PromiseLike<T>;
-      (this.#attempts as [number])[0]++;
+      this.#firstAttempts++;
       try {
-        result = fn(ctx);
+        result = fn(ROOT_CONTEXT);
       } catch (error) {
-        return this.#recoverPlain(fn, ctx, OUTCOME, error) as Promise<Outcome<T>>;
+        return this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error) as Promise<Outcome<T>>;
       }
-      if (isNativePromise(result)) {
-        const slot = this.#takeSlot(fn, ctx, OUTCOME);
-        return result.then(slot.onValue, slot.onError) as Promise<Outcome<T>>;
+      if (result instanceof Promise) {
+        return result.then(okOutcome, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error)) as Promise<Outcome<T>>;
       }
-      return this.#settleResult(fn, ctx, OUTCOME, result, NOT_TIMED, ctx.deadline, false, false) as Promise<Outcome<T>>;
+      return this.#settleResult(fn, ROOT_CONTEXT, OUTCOME, result, NOT_TIMED, undefined, false, false) as Promise<Outcome<T>>;
     }
-    return this.#start(fn, ctx, OUTCOME) as Promise<Outcome<T>>;
+    return this.#executeSlow(fn, options, OUTCOME) as Promise<Outcome<T>>;
   }
 
   executeWithStats<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<RetryResult<T>> {
-    const ctx = toContext(options);
-    if (this.#plain && ctx.attempt === 1 && !isContextAborted(ctx) && !this.#attemptsWatched()) {
+    if (options === undefined && this.#fastVersion === this.#events.version) {
       let result: T | PromiseLike<T>;
-      (this.#attempts as [number])[0]++;
+      this.#firstAttempts++;
       try {
-        result = fn(ctx);
+        result = fn(ROOT_CONTEXT);
       } catch (error) {
-        return this.#recoverPlain(fn, ctx, STATS, error) as Promise<RetryResult<T>>;
+        return this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error) as Promise<RetryResult<T>>;
       }
-      if (isNativePromise(result)) {
-        const slot = this.#takeSlot(fn, ctx, STATS);
-        return result.then(slot.onValue, slot.onError) as Promise<RetryResult<T>>;
+      if (result instanceof Promise) {
+        return result.then(firstAttemptStats, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error)) as Promise<RetryResult<T>>;
       }
-      return this.#settleResult(fn, ctx, STATS, result, NOT_TIMED, ctx.deadline, false, false) as Promise<RetryResult<T>>;
+      return this.#settleResult(fn, ROOT_CONTEXT, STATS, result, NOT_TIMED, undefined, false, false) as Promise<RetryResult<T>>;
     }
-    return this.#start(fn, ctx, STATS) as Promise<RetryResult<T>>;
-  }
-
-  /** A free slot (reused, or new when all are in use) holding what a rejection needs. */
-  #takeSlot(fn: PolicyFn<unknown>, ctx: ExecutionContext, mode: Mode): Slot {
-    const slot = this.#slots.pop() ?? this.#newSlot();
-    slot.fn = fn;
-    slot.ctx = ctx;
-    slot.mode = mode;
-    return slot;
+    return this.#executeSlow(fn, options, STATS) as Promise<RetryResult<T>>;
   }
 
   /**
-   * A slot's two handlers are created once and reused for every call the slot serves. Whichever
-   * runs first clears the references (so a settled call retains nothing) and returns the slot.
+   * Calls the hot path does not take: with options, before it is armed for the bus's current
+   * listeners, or when an option or a listener needs more (then `#start`). Contexts that still say
+   * attempt 1 and cannot have aborted yet run like the hot path, with their own context.
    */
-  #newSlot(): Slot {
-    const slots = this.#slots;
-    const slot: Slot = {
-      fn: undefined,
-      ctx: undefined,
-      mode: THROW,
-      onValue: (value) => {
-        const mode = slot.mode;
-        slot.fn = undefined;
-        slot.ctx = undefined;
-        if (slots.length < MAX_FREE_SLOTS) slots.push(slot);
-        return mode === THROW ? value : mode === OUTCOME ? okOutcome(value) : firstAttemptStats(value);
-      },
-      onError: (error) => {
-        const fn = slot.fn as PolicyFn<unknown>;
-        const ctx = slot.ctx as ExecutionContext;
-        const mode = slot.mode;
-        slot.fn = undefined;
-        slot.ctx = undefined;
-        if (slots.length < MAX_FREE_SLOTS) slots.push(slot);
-        return this.#recoverPlain(fn, ctx, mode, error);
-      },
-    };
-    return slot;
+  #executeSlow(fn: PolicyFn<unknown>, options: ExecuteOptions | undefined, mode: Mode): Promise<unknown> {
+    const ctx = toContext(options);
+    if (!this.#plain || ctx.attempt !== 1 || isContextAborted(ctx) || this.#attemptsWatched()) return this.#start(fn, ctx, mode);
+    // Nothing needs more than the hot path until the bus's listeners change.
+    const version = this.#events.version;
+    if (options === undefined && version !== undefined) this.#fastVersion = version;
+    let result: unknown;
+    this.#firstAttempts++;
+    try {
+      result = fn(ctx);
+    } catch (error) {
+      return this.#recoverPlain(fn, ctx, mode, error);
+    }
+    if (result instanceof Promise) {
+      return result.then(SETTLE_FIRST[mode], (error: unknown) => this.#recoverPlain(fn, ctx, mode, error));
+    }
+    return this.#settleResult(fn, ctx, mode, result, NOT_TIMED, ctx.deadline, false, false);
   }
 
   /**
@@ -412,7 +377,7 @@ class RetryPolicyImpl implements RetryPolicy {
     }
 
     let result: unknown;
-    (this.#attempts as [number])[0]++;
+    this.#firstAttempts++;
     try {
       result = fn(first);
     } catch (error) {
@@ -518,7 +483,7 @@ class RetryPolicyImpl implements RetryPolicy {
       }
       run.totalDelayMs += wait;
       const attempt = ++run.attempt;
-      this.#attempts[attempt - 1] = (this.#attempts[attempt - 1] ?? 0) + 1;
+      this.#laterAttempts[attempt - 2] = (this.#laterAttempts[attempt - 2] ?? 0) + 1;
       const attemptCtx = run.timed
         ? deriveContext(ctx, { attempt, deadline: run.deadline })
         : deriveContext(ctx, { attempt });
