@@ -1,7 +1,7 @@
-import { abortSignalOf, isContextAborted, toContext, trackInstance, withoutStack } from '@x/core';
+import { abortSignalOf, isContextAborted, toContext, trackInstance } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn, TimerHandle } from '@x/core';
-import { BulkheadRejectedError } from './errors.js';
-import type { BulkheadErrorReason, BulkheadRejectReason } from './errors.js';
+import { bulkheadRejection } from './errors.js';
+import type { BulkheadErrorReason, BulkheadRejectedError, BulkheadRejectReason } from './errors.js';
 import { checkLimit, resolveBulkheadOptions } from './options.js';
 import type { BulkheadOptions, BulkheadOrder } from './options.js';
 import { ExpiryHeap, WaiterQueue } from './queue.js';
@@ -335,10 +335,7 @@ class BulkheadImpl implements Bulkhead {
   }
 
   #error(reason: BulkheadErrorReason, waitedMs: number): BulkheadRejectedError {
-    const { name } = this;
-    const limit = this.#limit;
-    const maxQueue = this.#maxQueue;
-    return withoutStack(() => new BulkheadRejectedError(name, reason, limit, maxQueue, waitedMs));
+    return bulkheadRejection(this.name, reason, this.#limit, this.#maxQueue, waitedMs);
   }
 
   #enqueue(mode: Mode, fn: PolicyFn<unknown> | undefined, ctx: ExecutionContext): Promise<unknown> {

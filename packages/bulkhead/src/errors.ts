@@ -1,4 +1,5 @@
-import { XError } from '@x/core';
+import { XError, stacklessPrototype } from '@x/core';
+import type { Writable } from '@x/core';
 
 /**
  * Why a call did not get a slot:
@@ -42,18 +43,52 @@ export class BulkheadRejectedError extends XError<'BULKHEAD_FULL'> {
   readonly waitedMs: number;
 
   constructor(bulkhead: string, reason: BulkheadErrorReason, limit: number, maxQueue: number, waitedMs: number) {
-    super(
-      'BULKHEAD_FULL',
-      reason === 'full'
-        ? `bulkhead "${bulkhead}" is full: ${limit} running, ${maxQueue} queued at most`
-        : `bulkhead "${bulkhead}": no slot after waiting ${Math.round(waitedMs)} ms in the queue`,
-    );
+    super('BULKHEAD_FULL', rejectedMessage(bulkhead, reason, limit, maxQueue, waitedMs));
     this.bulkhead = bulkhead;
     this.reason = reason;
     this.limit = limit;
     this.maxQueue = maxQueue;
     this.waitedMs = waitedMs;
   }
+}
+
+function rejectedMessage(bulkhead: string, reason: BulkheadErrorReason, limit: number, maxQueue: number, waitedMs: number): string {
+  return reason === 'full'
+    ? `bulkhead "${bulkhead}" is full: ${limit} running, ${maxQueue} queued at most`
+    : `bulkhead "${bulkhead}": no slot after waiting ${Math.round(waitedMs)} ms in the queue`;
+}
+
+// Prepared on first use (see core's `stacklessPrototype`).
+let rejectedPrototype: BulkheadRejectedError | undefined;
+
+/**
+ * A {@link BulkheadRejectedError} built without running the `Error` constructor, so rejecting
+ * under overload costs about as much as admitting a call. `message` and `stack` are computed from
+ * the fields when read.
+ *
+ * @example
+ * ```ts
+ * return Promise.resolve({ ok: false, error: bulkheadRejection('db', 'full', 8, 16, 0) });
+ * ```
+ */
+export function bulkheadRejection(
+  bulkhead: string,
+  reason: BulkheadErrorReason,
+  limit: number,
+  maxQueue: number,
+  waitedMs: number,
+): BulkheadRejectedError {
+  rejectedPrototype ??= stacklessPrototype(BulkheadRejectedError, 'BulkheadRejectedError', (e) =>
+    rejectedMessage(e.bulkhead, e.reason, e.limit, e.maxQueue, e.waitedMs),
+  );
+  const error = Object.create(rejectedPrototype) as Writable<BulkheadRejectedError>;
+  error.code = 'BULKHEAD_FULL';
+  error.bulkhead = bulkhead;
+  error.reason = reason;
+  error.limit = limit;
+  error.maxQueue = maxQueue;
+  error.waitedMs = waitedMs;
+  return error;
 }
 
 declare module '@x/core' {

@@ -1,5 +1,7 @@
 export { XError, InvalidOptionsError, isXError, withoutStack, describeValue } from './errors.js';
 export type { XErrorMap, XErrorOptions } from './errors.js';
+export { stacklessPrototype } from './stackless.js';
+export type { Writable } from './stackless.js';
 export {
   checkNumber,
   checkInteger,

@@ -1,4 +1,5 @@
-import { XError } from '@x/core';
+import { XError, stacklessPrototype } from '@x/core';
+import type { Writable } from '@x/core';
 
 /**
  * A request was not admitted (`code: 'RATE_LIMITED'`): `acquire` or a limiter policy would have
@@ -26,16 +27,41 @@ export class RateLimitedError extends XError<'RATE_LIMITED'> {
   readonly storeUnavailable: boolean;
 
   constructor(limiter: string, retryAfterMs: number, storeUnavailable = false) {
-    super(
-      'RATE_LIMITED',
-      storeUnavailable
-        ? `rate limiter "${limiter}" rejected the request: its store is unavailable (retry in ${formatMs(retryAfterMs)} ms)`
-        : `rate limiter "${limiter}" rejected the request (retry in ${formatMs(retryAfterMs)} ms)`,
-    );
+    super('RATE_LIMITED', limitedMessage(limiter, retryAfterMs, storeUnavailable));
     this.limiter = limiter;
     this.retryAfterMs = retryAfterMs;
     this.storeUnavailable = storeUnavailable;
   }
+}
+
+function limitedMessage(limiter: string, retryAfterMs: number, storeUnavailable: boolean): string {
+  return storeUnavailable
+    ? `rate limiter "${limiter}" rejected the request: its store is unavailable (retry in ${formatMs(retryAfterMs)} ms)`
+    : `rate limiter "${limiter}" rejected the request (retry in ${formatMs(retryAfterMs)} ms)`;
+}
+
+// Prepared on first use (see core's `stacklessPrototype`).
+let limitedPrototype: RateLimitedError | undefined;
+
+/**
+ * A {@link RateLimitedError} built without running the `Error` constructor, so a rejection costs
+ * less than the decision that made it. `message` and `stack` are computed from the fields when read.
+ *
+ * @example
+ * ```ts
+ * return { ok: false, error: rateLimitRejection('api', 250, false) };
+ * ```
+ */
+export function rateLimitRejection(limiter: string, retryAfterMs: number, storeUnavailable: boolean): RateLimitedError {
+  limitedPrototype ??= stacklessPrototype(RateLimitedError, 'RateLimitedError', (e) =>
+    limitedMessage(e.limiter, e.retryAfterMs, e.storeUnavailable),
+  );
+  const error = Object.create(limitedPrototype) as Writable<RateLimitedError>;
+  error.code = 'RATE_LIMITED';
+  error.limiter = limiter;
+  error.retryAfterMs = retryAfterMs;
+  error.storeUnavailable = storeUnavailable;
+  return error;
 }
 
 /**

@@ -1,9 +1,9 @@
-import { abortSignalOf, checkFunction, checkInteger, checkNumber, checkOptionKeys, checkString, coarseNow, defaultEventBus, InvalidOptionsError, systemClock, trackInstance, withoutStack } from '@x/core';
+import { abortSignalOf, checkFunction, checkInteger, checkNumber, checkOptionKeys, checkString, coarseNow, defaultEventBus, InvalidOptionsError, systemClock, trackInstance } from '@x/core';
 import type { Clock, EventBus, ExecutionContext, Policy } from '@x/core';
 import { CONSUME, PEEK, REFUND, Verdict } from './algorithms.js';
 import { Decision } from './decision.js';
 import type { RateLimitDecision } from './decision.js';
-import { RateLimitedError } from './errors.js';
+import { rateLimitRejection } from './errors.js';
 import type { RateLimitRejectReason } from './events.js';
 import { KeyTable } from './key-table.js';
 import { LimiterPolicy } from './policy.js';
@@ -318,7 +318,7 @@ abstract class LimiterCore implements WaiterHost {
   rejection(key: string, cost: number, retryAfterMs: number, degraded: StoreErrorMode | undefined): Failed {
     const closed = degraded === 'closed';
     this.emitRejected(key, cost, closed ? 'store_unavailable' : 'limited', retryAfterMs, degraded);
-    return { ok: false, error: withoutStack(() => new RateLimitedError(this.name, retryAfterMs, closed)) };
+    return { ok: false, error: rateLimitRejection(this.name, retryAfterMs, closed) };
   }
 
   /**

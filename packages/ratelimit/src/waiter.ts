@@ -1,7 +1,6 @@
 import type { Clock } from '@x/core';
-import { withoutStack } from '@x/core';
 import { Decision } from './decision.js';
-import { RateLimitedError } from './errors.js';
+import { rateLimitRejection } from './errors.js';
 import type { RateLimitRejectReason } from './events.js';
 import type { RateLimitRule } from './rule.js';
 import type { StoreErrorMode } from './store.js';
@@ -126,7 +125,7 @@ export class Waiter {
     }
     const closed = v.degraded === 'closed';
     this.host.emitRejected(this.key, this.cost, closed ? 'store_unavailable' : 'limited', retry, v.degraded);
-    this.#fail(withoutStack(() => new RateLimitedError(this.host.name, retry, closed)));
+    this.#fail(rateLimitRejection(this.host.name, retry, closed));
   }
 
   /** The store call failed outright (a store that broke its contract): pass the error on. */
