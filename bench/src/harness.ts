@@ -77,7 +77,8 @@ async function sample(op: Op, settings: Settings): Promise<number> {
   return stats.p50;
 }
 
-function median(values: readonly number[]): number {
+/** The middle value (the mean of the two middle values for an even count). */
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;

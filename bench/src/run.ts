@@ -3,16 +3,17 @@
  * in the same run. Missed targets are printed as "miss", never turned into a failing exit code;
  * only a crash (a row that cannot be built, an op that throws or returns the wrong thing) is.
  *
- *   pnpm bench                 full run (about a minute)
+ *   pnpm bench                 full run (about three minutes)
  *   pnpm bench -- --quick      smoke run for CI (BENCH_QUICK=1 does the same)
- *   pnpm bench -- --only=timeout --json
+ *   pnpm bench -- --only=breaker,retry --processes=5 --json
  */
+import { spawnSync } from 'node:child_process';
 import { arch, cpus, platform } from 'node:os';
-import { FULL, QUICK, measureRow } from './harness.js';
+import { FULL, QUICK, measureRow, median } from './harness.js';
 import type { Cell, Column, Row, RowResult, Settings } from './harness.js';
 import { loadPackages } from './packages.js';
 import type { Packages } from './packages.js';
-import floor from './rows/floor.js';
+import floor, { countingWrapperFloor } from './rows/floor.js';
 import breakerClosed from './rows/breaker-closed.js';
 import breakerOpen from './rows/breaker-open.js';
 import retryNoFailure from './rows/retry.js';
@@ -26,6 +27,7 @@ import { rows as ratelimitRows } from './cases/ratelimit.js';
 type RowFactory = (packages: Packages) => Row | Promise<Row>;
 const ROWS: readonly [string, RowFactory][] = [
   ['floor', floor],
+  ['floor-wrapper', countingWrapperFloor],
   ['breaker-closed', breakerClosed],
   ['breaker-open', breakerOpen],
   ['retry', retryNoFailure],
@@ -42,6 +44,8 @@ interface Args {
   readonly quick: boolean;
   readonly json: boolean;
   readonly only: string | undefined;
+  /** Separate processes to measure in; the table reports the median of their ratios. */
+  readonly processes: number;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -49,14 +53,20 @@ function parseArgs(argv: readonly string[]): Args {
   let quick = env !== undefined && env !== '' && env !== '0' && env !== 'false';
   let json = false;
   let only: string | undefined;
+  let processes = 1;
   for (const arg of argv) {
     if (arg === '--') continue;
     else if (arg === '--quick') quick = true;
     else if (arg === '--json') json = true;
     else if (arg.startsWith('--only=')) only = arg.slice('--only='.length);
-    else throw new Error(`unknown argument ${arg} (expected --quick, --json, --only=<row>[,<row>...])`);
+    else if (arg.startsWith('--processes=')) {
+      processes = Number(arg.slice('--processes='.length));
+      if (!Number.isInteger(processes) || processes < 1 || processes > 51) {
+        throw new Error(`--processes must be an integer from 1 to 51, got ${arg.slice('--processes='.length)}`);
+      }
+    } else throw new Error(`unknown argument ${arg} (expected --quick, --json, --only=<row>[,<row>...], --processes=<n>)`);
   }
-  return { quick, json, only };
+  return { quick, json, only, processes };
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -89,13 +99,14 @@ function targetText(row: Row): string {
   return `≤ ${Number(row.target.toFixed(2))}×${row.baselineLabel ? ` of ${row.baselineLabel}` : ''}`;
 }
 
-function render(results: readonly RowResult[], settings: Settings, quick: boolean): string {
+function render(results: readonly RowResult[], settings: Settings, quick: boolean, processes: number): string {
   const out: string[] = [];
   out.push('@x benchmarks: median ratio to a bare `await fn()` measured in the same run (lower is better;');
   out.push('rows with a target "of X" are relative to X instead)');
   out.push(
     `Node ${process.version}, ${platform()} ${arch()}, ${cpus().length} CPUs; ${quick ? 'QUICK smoke run' : 'full run'}: ` +
-      `${settings.rounds} interleaved rounds × ${settings.sampleMs} ms per op (mitata p50 per round)`,
+      `${settings.rounds} interleaved rounds × ${settings.sampleMs} ms per op (mitata p50 per round)` +
+      (processes > 1 ? `;\nmedian of ${processes} separate processes (one process's median ratio each)` : ''),
   );
   out.push('');
   const rows = results.map((r) => {
@@ -114,7 +125,11 @@ function render(results: readonly RowResult[], settings: Settings, quick: boolea
   });
   out.push(table(['operation', '@x', 'cockatiel', 'opossum', 'p-retry', 'target', 'result'], rows));
   out.push('');
-  out.push('Per op: median ns/op and the min..max of the per-round ratios (the noise band):');
+  out.push(
+    processes > 1
+      ? 'Per op: median ns/op and the min..max of the per-process ratios (the noise band):'
+      : 'Per op: median ns/op and the min..max of the per-round ratios (the noise band):',
+  );
   const detail = results.flatMap((r) =>
     (Object.entries(r.cells) as [Column, Cell][]).map(([column, cell]) => [
       r.row.operation,
@@ -125,7 +140,7 @@ function render(results: readonly RowResult[], settings: Settings, quick: boolea
       `${r.bareNs.toFixed(0)} ns`,
     ]),
   );
-  out.push(table(['operation', 'library', 'time/op', 'ratio', 'round ratios', 'bare'], detail));
+  out.push(table(['operation', 'library', 'time/op', 'ratio', processes > 1 ? 'process ratios' : 'round ratios', 'bare'], detail));
   const notes = results.flatMap((r) => [
     ...(r.row.note !== undefined ? [`${r.row.operation}: @x column skipped: ${r.row.note}`] : []),
     ...(Object.entries(r.errors) as [Column, string][]).map(([c, e]) => `${r.row.operation}: ${c} failed: ${e}`),
@@ -144,6 +159,7 @@ async function main(): Promise<number> {
   if (typeof (globalThis as { gc?: unknown }).gc !== 'function') {
     log('note: run with node --expose-gc (as `pnpm bench` does) so samples start from a collected heap');
   }
+  if (args.processes > 1) return measureInProcesses(args, settings);
   const packages = await loadPackages();
   let crashed = false;
   const results: RowResult[] = [];
@@ -169,6 +185,8 @@ async function main(): Promise<number> {
     const plain = results.map((r) => ({
       operation: r.row.operation,
       target: r.row.target ?? null,
+      targetOf: r.row.targetOf ?? null,
+      baselineLabel: r.row.baselineLabel ?? null,
       result: verdict(r),
       bareNs: r.bareNs,
       cells: r.cells,
@@ -177,7 +195,76 @@ async function main(): Promise<number> {
     }));
     process.stdout.write(`${JSON.stringify({ node: process.version, quick: args.quick, settings, rows: plain }, null, 2)}\n`);
   } else {
-    process.stdout.write(`\n${render(results, settings, args.quick)}\n`);
+    process.stdout.write(`\n${render(results, settings, args.quick, 1)}\n`);
+  }
+  return crashed ? 1 : 0;
+}
+
+/** One row as a child process prints it with `--json`. */
+interface ChildRow {
+  readonly operation: string;
+  readonly target: number | null;
+  readonly targetOf: Column | null;
+  readonly baselineLabel: string | null;
+  readonly bareNs: number;
+  readonly cells: Partial<Record<Column, Cell>>;
+  readonly errors: Partial<Record<Column, string>>;
+  readonly note: string | null;
+}
+
+/**
+ * Runs the selected rows in `args.processes` fresh processes, one after another, and reports the
+ * median of their ratios. Within one process the rounds share its JIT decisions and heap layout,
+ * which on a noisy VM shift a whole run by a tenth of a bare call; separate processes sample that.
+ */
+function measureInProcesses(args: Args, settings: Settings): number {
+  const childArgs = [
+    ...process.execArgv,
+    process.argv[1] as string,
+    '--json',
+    ...(args.quick ? ['--quick'] : []),
+    ...(args.only !== undefined ? [`--only=${args.only}`] : []),
+  ];
+  const runs: ChildRow[][] = [];
+  let crashed = false;
+  for (let i = 0; i < args.processes; i++) {
+    log(`process ${i + 1}/${args.processes}`);
+    const child = spawnSync(process.execPath, childArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+    if (child.status !== 0) crashed = true;
+    try {
+      runs.push((JSON.parse(child.stdout) as { rows: ChildRow[] }).rows);
+    } catch {
+      log(`process ${i + 1} printed no results (exit ${String(child.status)})`);
+      crashed = true;
+    }
+  }
+  const first = runs[0] ?? [];
+  const results: RowResult[] = first.map((meta, index) => {
+    const same = runs.map((rows) => rows[index]).filter((r): r is ChildRow => r?.operation === meta.operation);
+    const cells: Partial<Record<Column, Cell>> = {};
+    const errors: Partial<Record<Column, string>> = {};
+    for (const r of same) Object.assign(errors, r.errors);
+    const columns = new Set(same.flatMap((r) => Object.keys(r.cells) as Column[]));
+    for (const column of columns) {
+      const own = same.map((r) => r.cells[column]).filter((c): c is Cell => c !== undefined);
+      const ratios = own.map((c) => c.ratio);
+      cells[column] = { ratio: median(ratios), ns: median(own.map((c) => c.ns)), min: Math.min(...ratios), max: Math.max(...ratios) };
+    }
+    const row: Row = {
+      operation: meta.operation,
+      ops: {},
+      ...(meta.target !== null && { target: meta.target }),
+      ...(meta.targetOf !== null && { targetOf: meta.targetOf }),
+      ...(meta.baselineLabel !== null && { baselineLabel: meta.baselineLabel }),
+      ...(meta.note !== null && { note: meta.note }),
+    };
+    return { row, bareNs: median(same.map((r) => r.bareNs)), cells, errors };
+  });
+  if (args.json) {
+    const plain = results.map((r) => ({ operation: r.row.operation, target: r.row.target ?? null, result: verdict(r), bareNs: r.bareNs, cells: r.cells, errors: r.errors }));
+    process.stdout.write(`${JSON.stringify({ node: process.version, quick: args.quick, settings, processes: args.processes, rows: plain }, null, 2)}\n`);
+  } else {
+    process.stdout.write(`\n${render(results, settings, args.quick, args.processes)}\n`);
   }
   return crashed ? 1 : 0;
 }
