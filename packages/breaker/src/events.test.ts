@@ -3,6 +3,7 @@ import type { EventBus, XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import { describe, expect, it, vi } from 'vitest';
 import { createBreaker } from './index.js';
+import { busWithoutVersion } from '@x/test-support';
 import { collect, deferred, failing, failTimes, setup } from './test-support.js';
 
 describe('events', () => {
@@ -103,14 +104,7 @@ describe('events', () => {
 
   it('works with a bus that has no version (an older core): every call checks listeners', async () => {
     const inner = createEventBus();
-    // A bus as an older @x/core built it: no `version` to cache listener answers by.
-    const events: EventBus = {
-      on: inner.on.bind(inner),
-      emit: inner.emit.bind(inner),
-      hasListeners: inner.hasListeners.bind(inner),
-      track: inner.track.bind(inner),
-      tracked: inner.tracked.bind(inner),
-    };
+    const events = busWithoutVersion(inner);
     const breaker = createBreaker({ events, failureThreshold: 2 });
     await breaker.execute(async () => 1);
     const seen = collect(inner, 'breaker.success');

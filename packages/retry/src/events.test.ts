@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createEventBus } from '@x/core';
-import type { EventBus, XEvent } from '@x/core';
+import type { XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
+import { busWithoutVersion } from '@x/test-support';
 import { exponentialBackoff } from './backoff.js';
 import { permanent } from './marks.js';
 import { createRetry } from './retry.js';
@@ -140,13 +141,7 @@ describe('retry events', () => {
   it('works with a bus that has no version (an older core)', async () => {
     const clock = createVirtualClock();
     const inner = createEventBus();
-    const events: EventBus = {
-      on: inner.on.bind(inner),
-      emit: inner.emit.bind(inner),
-      hasListeners: inner.hasListeners.bind(inner),
-      track: inner.track.bind(inner),
-      tracked: inner.tracked.bind(inner),
-    };
+    const events = busWithoutVersion(inner);
     const retry = createRetry({ clock, events, backoff: 10, maxAttempts: 2 });
     await retry.execute(async () => 1);
     const seen: XEvent[] = [];

@@ -9,3 +9,4 @@ export type { RedisCluster, RedisClusterOptions } from './redis-cluster.js';
 export { abortListeners, gc, heapUsed } from './memory.js';
 export { deferred } from './deferred.js';
 export type { Deferred } from './deferred.js';
+export { busWithoutVersion } from './buses.js';
