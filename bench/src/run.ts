@@ -182,22 +182,27 @@ async function main(): Promise<number> {
     }
   }
   if (args.json) {
-    const plain = results.map((r) => ({
-      operation: r.row.operation,
-      target: r.row.target ?? null,
-      targetOf: r.row.targetOf ?? null,
-      baselineLabel: r.row.baselineLabel ?? null,
-      result: verdict(r),
-      bareNs: r.bareNs,
-      cells: r.cells,
-      errors: r.errors,
-      note: r.row.note ?? null,
-    }));
+    const plain = plainRows(results);
     process.stdout.write(`${JSON.stringify({ node: process.version, quick: args.quick, settings, rows: plain }, null, 2)}\n`);
   } else {
     process.stdout.write(`\n${render(results, settings, args.quick, 1)}\n`);
   }
   return crashed ? 1 : 0;
+}
+
+/** Rows as `--json` prints them (and as a parent of `--processes` reads them back). */
+function plainRows(results: readonly RowResult[]): ChildRow[] {
+  return results.map((r) => ({
+    operation: r.row.operation,
+    target: r.row.target ?? null,
+    targetOf: r.row.targetOf ?? null,
+    baselineLabel: r.row.baselineLabel ?? null,
+    result: verdict(r),
+    bareNs: r.bareNs,
+    cells: r.cells,
+    errors: r.errors,
+    note: r.row.note ?? null,
+  }));
 }
 
 /** One row as a child process prints it with `--json`. */
@@ -206,6 +211,7 @@ interface ChildRow {
   readonly target: number | null;
   readonly targetOf: Column | null;
   readonly baselineLabel: string | null;
+  readonly result: string;
   readonly bareNs: number;
   readonly cells: Partial<Record<Column, Cell>>;
   readonly errors: Partial<Record<Column, string>>;
@@ -261,7 +267,7 @@ function measureInProcesses(args: Args, settings: Settings): number {
     return { row, bareNs: median(same.map((r) => r.bareNs)), cells, errors };
   });
   if (args.json) {
-    const plain = results.map((r) => ({ operation: r.row.operation, target: r.row.target ?? null, result: verdict(r), bareNs: r.bareNs, cells: r.cells, errors: r.errors }));
+    const plain = plainRows(results);
     process.stdout.write(`${JSON.stringify({ node: process.version, quick: args.quick, settings, processes: args.processes, rows: plain }, null, 2)}\n`);
   } else {
     process.stdout.write(`\n${render(results, settings, args.quick, args.processes)}\n`);

@@ -36,12 +36,6 @@ type Rejection = BreakerOpenError | BreakerTooManyCallsError;
 /** The context of every call made without options (core shares one root for them). */
 const ROOT_CONTEXT: ExecutionContext = /* @__PURE__ */ toContext();
 
-const identity = (value: unknown): unknown => value;
-const rethrow = (error: unknown): never => {
-  throw error;
-};
-const okOutcome = (value: unknown): Outcome<unknown> => ({ ok: true, value });
-const errorOutcome = (error: unknown): Outcome<unknown> => ({ ok: false, error });
 
 const isTimeoutError = (error: unknown): boolean =>
   typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'TIMEOUT';
@@ -183,11 +177,12 @@ class BreakerImpl implements Breaker {
    * listener change moves the bus version, so it stops matching by itself.
    */
   #fastVersion = -1;
-  // Per-generation settlement handlers of the hot path (see `#makeHandlers`).
-  #onValue: (value: unknown) => unknown = identity;
-  #onError: (error: unknown) => never = rethrow;
-  #onValueOutcome: (value: unknown) => Outcome<unknown> = okOutcome;
-  #onErrorOutcome: (error: unknown) => Outcome<unknown> = errorOutcome;
+  // Per-generation settlement handlers of the hot path, made by `#makeHandlers` (in the
+  // constructor, then whenever the hot path is armed).
+  #onValue!: (value: unknown) => unknown;
+  #onError!: (error: unknown) => never;
+  #onValueOutcome!: (value: unknown) => Outcome<unknown>;
+  #onErrorOutcome!: (error: unknown) => Outcome<unknown>;
 
   // waitUntilReady.
   #waiters: Set<ReadyWaiter> | undefined = undefined;
@@ -213,6 +208,7 @@ class BreakerImpl implements Breaker {
     this.#alwaysTimed = config.slowCallMs !== Infinity || w?.kind === 'time';
     this.#lastStateChangeAt = config.clock.now();
     if (config.initialState !== undefined) this.#restore(config.initialState);
+    this.#makeHandlers();
     // Exporters read `state` at scrape time from the bus's tracked instances (held weakly).
     // A bus from an older copy of core may not track: then there is simply no gauge.
     const events = config.events;
