@@ -14,18 +14,24 @@ interface Config {
   readonly halfOpenMax: number;
   readonly openMs: number;
   readonly probeTimeoutMs: number;
+  readonly maxConcurrent: number;
   readonly window: { readonly size: number; readonly rate: number; readonly minimumCalls: number } | null;
 }
 
 type Base = 'closed' | 'open' | 'half_open';
 type Outcome = 'success' | 'failure' | 'ignoredError' | 'ignore';
+type CallOutcome = Exclude<Outcome, 'ignore'>;
 
 interface ModelPermit {
   readonly gen: number;
   readonly probe: boolean;
   readonly expiresAt: number;
+  /**
+   * A two-step permit holds its running slot until settled, or as a probe until its lease ends or
+   * the state moves on. A call through `execute` runs until its function settles, whatever happens.
+   */
+  readonly slot: boolean;
   settled: boolean;
-  /** Counted in runningCalls: until settled, or for a probe until its lease ends or the state moves on. */
   running: boolean;
 }
 
@@ -39,6 +45,7 @@ class Model {
   openUntil = 0;
   opens = 0;
   consecutiveFailures = 0;
+  consecutiveSuccesses = 0;
   halfOpenSuccesses = 0;
   window: number[] = [];
   readonly permits: ModelPermit[] = [];
@@ -52,7 +59,7 @@ class Model {
 
   /** Probes of the generation that is ending stop counting as running. */
   dropProbes(): void {
-    for (const p of this.activeProbes()) p.running = false;
+    for (const p of this.activeProbes()) if (p.slot) p.running = false;
   }
 
   enter(to: Base): void {
@@ -63,6 +70,7 @@ class Model {
     this.halfOpenSuccesses = 0;
     if (to === 'closed') {
       this.consecutiveFailures = 0;
+      this.consecutiveSuccesses = 0;
       this.opens = 0;
       this.window = [];
     }
@@ -90,7 +98,7 @@ class Model {
         if (expired.length > 0) {
           const first = expired.reduce((a, b) => (b.expiresAt < a.expiresAt ? b : a));
           first.settled = true;
-          first.running = false;
+          if (first.slot) first.running = false;
           this.totals.failures++;
           this.totals.timeouts++;
           this.open(first.expiresAt);
@@ -101,28 +109,29 @@ class Model {
     }
   }
 
-  acquire(now: number): ModelPermit | null {
+  acquire(now: number, slot: boolean): ModelPermit | null {
     this.refresh(now);
     const open = this.isolated || this.base === 'open' || (this.base === 'half_open' && this.activeProbes().length >= this.config.halfOpenMax);
+    const full = this.permits.filter((p) => p.running).length >= this.config.maxConcurrent;
     this.totals.requests++;
-    if (open) {
+    if (open || full) {
       this.totals.rejected++;
       return null;
     }
     const probe = this.base === 'half_open';
-    const permit = { gen: this.gen, probe, expiresAt: probe ? now + this.config.probeTimeoutMs : Infinity, settled: false, running: true };
+    const permit = { gen: this.gen, probe, expiresAt: probe ? now + this.config.probeTimeoutMs : Infinity, slot, settled: false, running: true };
     this.permits.push(permit);
     return permit;
   }
 
   settle(permit: ModelPermit, outcome: Outcome, now: number): void {
+    permit.running = false;
     if (permit.settled) return;
     if (permit.probe && permit.gen === this.gen) {
       this.refresh(now);
       if (permit.settled) return;
     }
     permit.settled = true;
-    permit.running = false;
     if (outcome === 'ignore' || outcome === 'ignoredError') {
       this.totals.ignored++;
       return;
@@ -136,6 +145,7 @@ class Model {
         return;
       }
       this.consecutiveFailures = 0;
+      this.consecutiveSuccesses++;
       this.record(0, now);
       return;
     }
@@ -146,6 +156,7 @@ class Model {
       return;
     }
     this.consecutiveFailures++;
+    this.consecutiveSuccesses = 0;
     if (this.consecutiveFailures >= this.config.failureThreshold) {
       this.record(1, null);
       this.open(now);
@@ -180,6 +191,7 @@ class Model {
     this.refresh(now);
     if (this.state() === 'closed') {
       this.consecutiveFailures = 0;
+      this.consecutiveSuccesses = 0;
       this.opens = 0;
       this.window = [];
     } else {
@@ -192,6 +204,9 @@ type Command =
   | { readonly kind: 'acquire' }
   | { readonly kind: 'settle'; readonly index: number; readonly outcome: Outcome }
   | { readonly kind: 'execute'; readonly outcome: 'success' | 'failure' | 'ignoredError' }
+  // A call through `executeOutcome` whose function stays pending until a later `finish`.
+  | { readonly kind: 'start' }
+  | { readonly kind: 'finish'; readonly ms: number; readonly index: number; readonly outcome: CallOutcome }
   | { readonly kind: 'advance'; readonly ms: number }
   // Time passes and then a held permit settles, with nothing reading the breaker in between.
   | { readonly kind: 'late'; readonly ms: number; readonly index: number; readonly outcome: Outcome }
@@ -204,6 +219,16 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 6, arbitrary: fc.constant({ kind: 'acquire' as const }) },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('settle' as const), index: fc.nat(), outcome: outcomeArb }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('execute' as const), outcome: fc.constantFrom('success' as const, 'failure' as const, 'ignoredError' as const) }) },
+  { weight: 4, arbitrary: fc.constant({ kind: 'start' as const }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('finish' as const),
+      ms: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300 })),
+      index: fc.nat(),
+      outcome: fc.constantFrom<CallOutcome>('success', 'success', 'failure', 'ignoredError'),
+    }),
+  },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 400 })) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('late' as const), ms: fc.integer({ min: 0, max: 400 }), index: fc.nat(), outcome: outcomeArb }) },
   { weight: 3, arbitrary: fc.constant({ kind: 'read' as const }) },
@@ -217,6 +242,7 @@ const configArb: fc.Arbitrary<Config> = fc.record({
   halfOpenMax: fc.integer({ min: 1, max: 3 }),
   openMs: fc.integer({ min: 0, max: 200 }),
   probeTimeoutMs: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.constant(Infinity)),
+  maxConcurrent: fc.oneof(fc.constant(Infinity), fc.integer({ min: 1, max: 4 })),
   window: fc.option(
     fc.integer({ min: 1, max: 6 }).chain((size) =>
       fc.record({ size: fc.constant(size), rate: fc.constantFrom(0.25, 0.5, 2 / 3, 1), minimumCalls: fc.integer({ min: 1, max: size }) }),
@@ -225,6 +251,12 @@ const configArb: fc.Arbitrary<Config> = fc.record({
 });
 
 const ignoredError = new Error('ignored');
+
+interface InFlight {
+  readonly settle: (outcome: CallOutcome) => void;
+  readonly result: Promise<unknown>;
+  readonly expected: ModelPermit;
+}
 
 async function check(config: Config, commands: readonly Command[]): Promise<void> {
   let now = 1_000_000;
@@ -237,6 +269,7 @@ async function check(config: Config, commands: readonly Command[]): Promise<void
     halfOpenMax: config.halfOpenMax,
     openMs: config.openMs,
     probeTimeoutMs: config.probeTimeoutMs,
+    maxConcurrent: config.maxConcurrent,
     isFailure: (error) => error !== ignoredError,
     ...(config.window === null
       ? {}
@@ -249,6 +282,7 @@ async function check(config: Config, commands: readonly Command[]): Promise<void
   const breaker: Breaker = createBreaker(options);
   const model = new Model(config);
   const held: [BreakerPermit, ModelPermit][] = [];
+  const inflight: InFlight[] = [];
   const handles: [{ release(): void }, { epoch: number; released: boolean }][] = [];
 
   const compare = () => {
@@ -259,6 +293,7 @@ async function check(config: Config, commands: readonly Command[]): Promise<void
       state: stats.state,
       totals: { ...stats.totals, slowCalls: undefined },
       consecutiveFailures: stats.consecutiveFailures,
+      consecutiveSuccesses: stats.consecutiveSuccesses,
       consecutiveOpens: stats.consecutiveOpens,
       halfOpenProbes: stats.halfOpenProbes,
       runningCalls: stats.runningCalls,
@@ -268,6 +303,7 @@ async function check(config: Config, commands: readonly Command[]): Promise<void
       state: model.state(),
       totals: { ...model.totals, slowCalls: undefined },
       consecutiveFailures: model.consecutiveFailures,
+      consecutiveSuccesses: model.consecutiveSuccesses,
       consecutiveOpens: model.opens,
       halfOpenProbes: model.isolated || model.base !== 'half_open' ? 0 : model.activeProbes().length,
       runningCalls: model.permits.filter((p) => p.running).length,
@@ -280,7 +316,7 @@ async function check(config: Config, commands: readonly Command[]): Promise<void
     switch (command.kind) {
       case 'acquire': {
         const permit = breaker.tryAcquire();
-        const expected = model.acquire(now);
+        const expected = model.acquire(now, true);
         expect(permit === null).toBe(expected === null);
         if (permit !== null && expected !== null) held.push([permit, expected]);
         break;
@@ -298,7 +334,7 @@ async function check(config: Config, commands: readonly Command[]): Promise<void
         break;
       }
       case 'execute': {
-        const expected = model.acquire(now);
+        const expected = model.acquire(now, false);
         let ran = false;
         const result = await breaker.executeOutcome(() => {
           ran = true;
@@ -308,6 +344,31 @@ async function check(config: Config, commands: readonly Command[]): Promise<void
         expect(ran).toBe(expected !== null);
         if (expected === null) expect(result.ok).toBe(false);
         else model.settle(expected, command.outcome, now);
+        break;
+      }
+      case 'start': {
+        let settle!: (outcome: CallOutcome) => void;
+        const pending = new Promise<string>((resolve, reject) => {
+          settle = (outcome) => (outcome === 'success' ? resolve('ok') : reject(outcome === 'failure' ? new Error('down') : ignoredError));
+        });
+        let ran = false;
+        const result = breaker.executeOutcome(() => {
+          ran = true;
+          return pending;
+        });
+        const expected = model.acquire(now, false);
+        expect(ran).toBe(expected !== null);
+        if (expected === null) expect((await result).ok).toBe(false);
+        else inflight.push({ settle, result, expected });
+        break;
+      }
+      case 'finish': {
+        now += command.ms;
+        if (inflight.length === 0) break;
+        const [call] = inflight.splice(command.index % inflight.length, 1) as [InFlight];
+        call.settle(command.outcome);
+        await call.result;
+        model.settle(call.expected, command.outcome, now);
         break;
       }
       case 'advance':
