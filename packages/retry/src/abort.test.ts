@@ -96,6 +96,20 @@ describe('abort while sleeping between attempts', () => {
 });
 
 describe('abort while an attempt runs', () => {
+  it('starts no further attempt after an abort from a retry.scheduled listener, even with no wait', async () => {
+    const clock = createVirtualClock();
+    const events = createEventBus();
+    const retry = createRetry({ clock, events, backoff: 0, maxAttempts: 5 });
+    const controller = new AbortController();
+    events.on('retry.scheduled', () => controller.abort('stop'));
+    const { fn, calls } = flaky(5, 'x');
+    const result = settle(retry.execute(fn, { signal: controller.signal }));
+    await clock.runAll();
+    expect(result.state.error).toBe('stop');
+    expect(calls).toHaveLength(1);
+    expect(retry.stats().gaveUp.aborted).toBe(1);
+  });
+
   it("does not retry; the caller's reason replaces the attempt's error", async () => {
     const { retry, clock } = setup();
     const controller = new AbortController();

@@ -235,6 +235,20 @@ export function backoffDelays(backoff: Backoff, count: number, random: () => num
   return delays;
 }
 
+/**
+ * Whether a backoff made by this module can only ever answer 0: unbounded attempts with it would
+ * retry in a loop that never lets a timer (or an abort driven by one) run. @internal
+ */
+export function neverWaits(backoff: Backoff): boolean {
+  const { kind, options } = backoff as Partial<DescribedBackoff<string, Record<string, number>>>;
+  if (options === undefined) return false;
+  if (kind === 'constant') return options['delayMs'] === 0;
+  if (kind === 'linear' || kind === 'exponential') {
+    return options['maxMs'] === 0 || (options['initialMs'] === 0 && (kind === 'exponential' || options['stepMs'] === 0));
+  }
+  return false;
+}
+
 /** What the retry does with a backoff's answer: NaN, negatives and non-numbers become 0; Infinity stays. @internal */
 export function sanitizeDelay(delay: number): number {
   return typeof delay === 'number' && delay > 0 ? delay : 0;

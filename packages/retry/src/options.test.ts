@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { InvalidOptionsError, createEventBus, isXError } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
-import { backoffDelays, exponentialBackoff } from './backoff.js';
+import { backoffDelays, constantBackoff, exponentialBackoff, linearBackoff } from './backoff.js';
 import { createRetry } from './retry.js';
 import type { RetryOptions } from './retry.js';
 import { retryPresets } from './presets.js';
@@ -33,6 +33,7 @@ describe('createRetry option validation', () => {
     ['backoff', -1],
     ['backoff', NaN],
     ['backoff', Infinity],
+    ['backoff', 2 ** 31],
     ['backoff', 'exponential'],
     ['random', 0.5],
     ['retryOn', 'ECONNRESET'],
@@ -123,6 +124,28 @@ describe('createRetry option validation', () => {
         },
       ),
     );
+  });
+});
+
+describe('unbounded attempts need a wait', () => {
+  // A retry loop with no wait never yields to timers: an abort or a timeout driven by one could
+  // not stop it before maxElapsedMs (cockatiel's defaults do this).
+  it.each([
+    ['0', 0],
+    ['constantBackoff(0)', constantBackoff(0)],
+    ['linearBackoff with 0 initial and step', linearBackoff({ initialMs: 0, stepMs: 0 })],
+    ['exponentialBackoff from 0', exponentialBackoff({ initialMs: 0 })],
+    ['exponentialBackoff capped at 0', exponentialBackoff({ maxMs: 0 })],
+  ])('refuses maxAttempts Infinity with %s', (_label, backoff) => {
+    const error = invalid({ maxAttempts: Infinity, maxElapsedMs: 1_000, backoff });
+    expect(error.message).toMatch(/^createRetry: option "backoff"/);
+    expect(error.message).toContain('a backoff that waits (> 0 ms) when maxAttempts is Infinity');
+  });
+
+  it('accepts no wait with bounded attempts, and any wait with unbounded ones', () => {
+    expect(() => createRetry({ maxAttempts: 5, backoff: 0 })).not.toThrow();
+    expect(() => createRetry({ maxAttempts: Infinity, maxElapsedMs: 1_000, backoff: linearBackoff({ initialMs: 0, stepMs: 10 }) })).not.toThrow();
+    expect(() => createRetry({ maxAttempts: Infinity, maxElapsedMs: 1_000, backoff: () => 0 })).not.toThrow();
   });
 });
 

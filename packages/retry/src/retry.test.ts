@@ -363,6 +363,16 @@ describe('permanent() and retryable()', () => {
 });
 
 describe('retryOnResult', () => {
+  it('retries unacceptable values whatever retryOn says about errors (a list or a predicate)', async () => {
+    for (const retryOn of [['ECONNRESET'], (e: unknown) => e instanceof TransientError]) {
+      const { retry, clock } = setup({ maxAttempts: 3, retryOn, retryOnResult: (v) => v === 'busy' });
+      const values = ['busy', 'busy', 'done'];
+      const result = settle(retry.execute(async ({ attempt }) => values[attempt - 1]));
+      await clock.runAll();
+      expect(result.state).toMatchObject({ done: true, ok: true, value: 'done' });
+    }
+  });
+
   it('retries while the value is unacceptable and returns the first acceptable one', async () => {
     const { retry, clock } = setup({ maxAttempts: 5, retryOnResult: (v) => (v as { status: number }).status >= 500 });
     const statuses = [503, 502, 200];
@@ -429,6 +439,25 @@ describe('retryOnResult', () => {
 });
 
 describe('executeOutcome', () => {
+  it('turns a result whose `then` getter throws into a failed attempt, on the first call and on the hot path', async () => {
+    const { retry } = setup({ maxAttempts: 1 });
+    const boom = new Error('then getter');
+    const hostile = {
+      get then(): never {
+        throw boom;
+      },
+    };
+    for (const round of ['first call', 'hot path']) {
+      let outcome: Promise<unknown> | undefined;
+      expect(() => {
+        outcome = retry.executeOutcome(() => hostile as unknown as Promise<never>);
+      }, round).not.toThrow();
+      await expect(outcome, round).resolves.toMatchObject({ ok: false, error: { code: 'RETRY_EXHAUSTED', cause: boom } });
+      await retry.executeOutcome(async () => 1); // arms the hot path for the second round
+    }
+    await expect(retry.execute(() => hostile as unknown as Promise<never>)).rejects.toMatchObject({ cause: boom });
+  });
+
   it('resolves { ok: true, value } on success, first attempt or later', async () => {
     const { retry, clock } = setup();
     await expect(retry.executeOutcome(async () => 1)).resolves.toEqual({ ok: true, value: 1 });

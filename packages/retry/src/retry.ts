@@ -1,6 +1,6 @@
 import { abortSignalOf, checkClock, checkEvents, checkFunction, checkOptionKeys, checkString, deriveContext, earliestDeadline, InvalidOptionsError, isContextAborted, MAX_TIMER_MS, sleep, toContext, trackInstance } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from '@x/core';
-import { constantBackoff, sanitizeDelay } from './backoff.js';
+import { constantBackoff, neverWaits, sanitizeDelay } from './backoff.js';
 import type { Backoff } from './backoff.js';
 import type { RetryBudget } from './budget.js';
 import { isBreakerOpen, isRetryableByDefault, matchesAny } from './classify.js';
@@ -218,7 +218,7 @@ class RetryPolicyImpl implements RetryPolicy {
     this.name = checkString(OWNER, 'name', or(options.name, 'retry'));
     this.#maxElapsedMs = checkMaxElapsed(options.maxElapsedMs);
     this.#maxAttempts = checkMaxAttempts(options.maxAttempts, this.#maxElapsedMs);
-    this.#backoff = checkBackoff(options.backoff);
+    this.#backoff = checkBackoff(options.backoff, this.#maxAttempts);
     this.#random = options.random === undefined ? Math.random : checkFunction(OWNER, 'random', options.random);
     const retryOn = checkRetryOn(options.retryOn);
     this.#retryOn = typeof retryOn === 'function' ? retryOn : undefined;
@@ -401,9 +401,16 @@ class RetryPolicyImpl implements RetryPolicy {
       this.#retryOnResult !== undefined
         ? (value: unknown): unknown => this.#firstValue(fn, ctx, mode, value, start, deadline, timed, watched)
         : SETTLE_FIRST[mode];
-    if (!isThenable(result)) return Promise.resolve(onValue === undefined ? result : onValue(result));
     const onFailure = (error: unknown): Promise<unknown> =>
       this.#recover(fn, ctx, mode, new Run(start, deadline, timed, error), watched ? start : NOT_TIMED);
+    let thenable: boolean;
+    try {
+      thenable = isThenable(result);
+    } catch (error) {
+      // A `then` getter that throws: the attempt failed with that error, as `await` would say.
+      return onFailure(error);
+    }
+    if (!thenable) return Promise.resolve(onValue === undefined ? result : onValue(result));
     // `Promise.resolve` adopts foreign thenables; native promises pass through unchanged.
     return Promise.resolve(result).then(onValue, onFailure);
   }
@@ -480,6 +487,11 @@ class RetryPolicyImpl implements RetryPolicy {
           run.stop(isContextAborted(ctx) ? 'aborted' : 'not_retryable', reason);
           break;
         }
+      }
+      // An abort during the wait, or from a `retry.scheduled` listener when there was none.
+      if (isContextAborted(ctx)) {
+        run.stop('aborted', (abortSignalOf(ctx) as AbortSignal).reason);
+        break;
       }
       run.totalDelayMs += wait;
       const attempt = ++run.attempt;
@@ -600,6 +612,8 @@ class RetryPolicyImpl implements RetryPolicy {
   }
 
   #shouldRetry(error: unknown, attempt: number, retryAfterMs: number | undefined): boolean {
+    // `retryOnResult` already judged this value worth another attempt; `retryOn` is about errors.
+    if (error instanceof UnacceptableResultError) return true;
     const mark = isMarkedRetryable(error);
     if (mark === false) return false;
     // An open circuit is only worth retrying once it may have closed; without a Retry-After the
@@ -658,16 +672,20 @@ function checkMaxAttempts(value: unknown, maxElapsedMs: number): number {
   throw new InvalidOptionsError(OWNER, 'maxAttempts', value, `${expected}, or Infinity with a finite maxElapsedMs`);
 }
 
-function checkBackoff(value: unknown): Backoff {
+function checkBackoff(value: unknown, maxAttempts: number): Backoff {
   if (value === undefined) return retryPresets.default.backoff;
-  if (typeof value === 'function') return value as Backoff;
-  if (typeof value === 'number' && value >= 0 && Number.isFinite(value)) return constantBackoff(value);
-  throw new InvalidOptionsError(
-    OWNER,
-    'backoff',
-    value,
-    'a backoff function ((attempt, previousDelayMs, random) => ms) or a finite number of milliseconds >= 0',
-  );
+  let backoff: Backoff | undefined;
+  if (typeof value === 'function') backoff = value as Backoff;
+  else if (typeof value === 'number' && value >= 0 && value <= MAX_TIMER_MS) backoff = constantBackoff(value);
+  if (backoff === undefined) {
+    const expected = `a backoff function ((attempt, previousDelayMs, random) => ms) or a number of milliseconds from 0 to ${MAX_TIMER_MS}`;
+    throw new InvalidOptionsError(OWNER, 'backoff', value, expected);
+  }
+  // Unbounded attempts with no wait never yield to timers: aborts and timeouts could not stop them.
+  if (maxAttempts === Infinity && neverWaits(backoff)) {
+    throw new InvalidOptionsError(OWNER, 'backoff', value, 'a backoff that waits (> 0 ms) when maxAttempts is Infinity');
+  }
+  return backoff;
 }
 
 function checkRetryOn(value: unknown): RetryPredicate | readonly ErrorMatcher[] | undefined {
