@@ -4,6 +4,7 @@ import {
   abortSignalOf,
   deriveContext,
   earliestDeadline,
+  isAbortedByCaller,
   isContextAborted,
   remainingMs,
   toContext,
@@ -76,6 +77,36 @@ describe('toContext', () => {
     expect(abortSignalOf(ctx)).toBe(controller.signal);
     controller.abort();
     expect(isContextAborted(ctx)).toBe(true);
+  });
+});
+
+describe('isAbortedByCaller', () => {
+  it('is true only for an abort whose reason is not a TIMEOUT', () => {
+    expect(isAbortedByCaller(toContext())).toBe(false);
+    const live = new AbortController();
+    expect(isAbortedByCaller(toContext({ signal: live.signal }))).toBe(false);
+    const byCaller = new AbortController();
+    byCaller.abort(new Error('user left'));
+    expect(isAbortedByCaller(toContext({ signal: byCaller.signal }))).toBe(true);
+    const byDefault = new AbortController();
+    byDefault.abort();
+    expect(isAbortedByCaller(toContext({ signal: byDefault.signal }))).toBe(true);
+    const byTimeout = new AbortController();
+    byTimeout.abort(Object.assign(new Error('timed out'), { code: 'TIMEOUT' }));
+    expect(isAbortedByCaller(toContext({ signal: byTimeout.signal }))).toBe(false);
+  });
+
+  it('reads a lazy source without creating its signal', () => {
+    let created = 0;
+    const source: SignalSource = {
+      get signal() {
+        created++;
+        return AbortSignal.abort(new Error('x'));
+      },
+      aborted: false,
+    };
+    expect(isAbortedByCaller(deriveContext(toContext(), { signal: source }))).toBe(false);
+    expect(created).toBe(0);
   });
 });
 

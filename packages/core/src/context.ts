@@ -107,7 +107,8 @@ const SHARED_ROOT = new Context(undefined, undefined, undefined, undefined, 1);
  */
 export function toContext(options?: ExecuteOptions | ExecutionContext): ExecutionContext {
   if (options instanceof Context) return options;
-  if (options === undefined) return SHARED_ROOT;
+  // `null` from plain-JS callers means "no options", like undefined.
+  if (options === undefined || options === null) return SHARED_ROOT;
   const attempt = (options as Partial<ExecutionContext>).attempt;
   const signal = options.signal;
   const deadline = options.deadline;
@@ -197,6 +198,22 @@ export function isContextAborted(ctx: ExecutionContext): boolean {
   if (real !== undefined) return real.aborted;
   const source = ctx._source;
   return source !== undefined && source.aborted;
+}
+
+/**
+ * Whether the context was aborted by the caller: aborted, and not by an enclosing timeout (whose
+ * abort reason has code `TIMEOUT`). A timeout that fires is a slow dependency, not a cancellation:
+ * breakers count it, fallbacks replace it.
+ *
+ * @example
+ * ```ts
+ * if (isAbortedByCaller(ctx)) throw error; // they asked to stop, not for a value
+ * ```
+ */
+export function isAbortedByCaller(ctx: ExecutionContext): boolean {
+  if (!isContextAborted(ctx)) return false;
+  const reason: unknown = abortSignalOf(ctx)?.reason;
+  return !(typeof reason === 'object' && reason !== null && (reason as { code?: unknown }).code === 'TIMEOUT');
 }
 
 /**

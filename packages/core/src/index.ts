@@ -37,6 +37,7 @@ export {
   deriveContext,
   abortSignalOf,
   isContextAborted,
+  isAbortedByCaller,
   remainingMs,
   earliestDeadline,
 } from './context.js';

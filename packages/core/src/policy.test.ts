@@ -125,6 +125,26 @@ describe('fallback', () => {
     await expect(pending).rejects.toBe(reason);
   });
 
+  it('replaces a failure caused by an enclosing timeout firing, which is not the caller’s abort', async () => {
+    const controller = new AbortController();
+    const timedOut = Object.assign(new Error('timed out'), { code: 'TIMEOUT' });
+    const handled: unknown[] = [];
+    const policy = fallback((error) => {
+      handled.push(error);
+      return 'cached';
+    });
+    const pending = policy.execute(
+      (ctx) =>
+        new Promise((_, reject) => {
+          ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
+        }),
+      { signal: controller.signal },
+    );
+    controller.abort(timedOut);
+    await expect(pending).resolves.toBe('cached');
+    expect(handled).toEqual([timedOut]);
+  });
+
   it('rejects with the handler’s own error when the handler fails', async () => {
     const policy = fallback(() => {
       throw new Error('handler broke');
@@ -143,6 +163,14 @@ describe('fallback', () => {
         throw new Error('x');
       }),
     ).toEqual({ ok: true, value: 0 });
+  });
+
+  it('treats null options from plain-JS callers as none, in execute and executeOutcome', async () => {
+    const composed = compose(tracing('a', []));
+    const guarded = fallback(tracing('a', []), () => 0);
+    await expect(composed.execute(() => 1, null as never)).resolves.toBe(1);
+    await expect(composed.executeOutcome(() => 1, null as never)).resolves.toEqual({ ok: true, value: 1 });
+    await expect(guarded.executeOutcome(() => 1, null as never)).resolves.toEqual({ ok: true, value: 1 });
   });
 
   it('requires a handler', () => {

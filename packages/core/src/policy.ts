@@ -1,4 +1,4 @@
-import { isContextAborted, toContext } from './context.js';
+import { isAbortedByCaller, toContext } from './context.js';
 import type { ExecuteOptions, ExecutionContext } from './context.js';
 
 /** The result of `executeOutcome`: a value, or the error, never a rejection. */
@@ -170,7 +170,7 @@ class FallbackPolicy implements Policy<object, unknown> {
     const inner = this.#inner;
     const run = inner === undefined ? invoke(fn, ctx) : inner.execute(fn, ctx);
     return run.then(undefined, (error: unknown) => {
-      if (isContextAborted(ctx)) throw error;
+      if (isAbortedByCaller(ctx)) throw error;
       if (this.#shouldHandle !== undefined && !this.#shouldHandle(error)) throw error;
       return this.#handler(error, ctx);
     });

@@ -21,6 +21,11 @@ const TIMEOUT = 1;
 const ABORT = 2;
 type Fired = typeof NONE | typeof TIMEOUT | typeof ABORT;
 
+/** Whether `value` is a timeout's error (ours, another copy's, or anything with code `TIMEOUT`). */
+function isTimeout(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { code?: unknown }).code === 'TIMEOUT';
+}
+
 /** Builds the timeout error of a call, stackless: the stack of a timer callback says nothing. */
 export function timeoutError(host: TimeoutHost, timeoutMs: number, abandoned: boolean): TimeoutError {
   const policy = host.name;
@@ -185,10 +190,20 @@ export class CooperativeCall extends Call {
     return value;
   }
 
-  /** The rejection the caller sees: once the timeout has aborted the function, a TimeoutError. */
+  /**
+   * The rejection the caller sees: once a timeout has aborted the function (ours, or an enclosing
+   * one whose deadline this call inherited), a TIMEOUT. A TIMEOUT from inside is kept as it is: it
+   * came first, and it may say that work was abandoned.
+   */
   rejected(error: unknown): unknown {
     this.#finish();
-    if (this.fired === NONE || error === this.reason) return error;
+    if (this.fired === NONE) {
+      const linked = this.linked;
+      if (linked === undefined || !isTimeout(linked.signal.reason)) return error;
+    } else if (error === this.reason) {
+      return error;
+    }
+    if (isTimeout(error)) return error;
     return timeoutErrorCausedBy(this.host, this.timeoutMs, error);
   }
 
@@ -270,11 +285,19 @@ export class AggressiveCall extends Call {
     this.#emitAbandoned('timeout');
   }
 
-  /** The caller's signal aborted: reject with its reason at once and abandon the work. */
+  /**
+   * The caller's signal aborted: reject with its reason at once and abandon the work. An enclosing
+   * timeout firing is a timeout here too (this call's deadline is never later than the enclosing one).
+   */
   handleEvent(): void {
     const parentSignal = this.parentSignal;
     if (this.done || this.fired !== NONE || parentSignal === undefined) return;
     const reason: unknown = parentSignal.reason;
+    if (isTimeout(reason)) {
+      if (this.queued) this.host.queue.remove(this);
+      this.expire();
+      return;
+    }
     this.#unlisten();
     this.fired = ABORT;
     this.reason = reason;
