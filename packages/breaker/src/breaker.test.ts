@@ -1,3 +1,4 @@
+import { setTimeout as abortableSleep } from 'node:timers/promises';
 import { compose, createEventBus, fallback, isXError } from '@x/core';
 import type { ExecutionContext } from '@x/core';
 import { describe, expect, it } from 'vitest';
@@ -341,4 +342,21 @@ describe('as a core Policy', () => {
     // systemClock time is epoch milliseconds.
     expect(Math.abs((lastFailureAt as number) - Date.now())).toBeLessThan(1_000);
   });
+});
+
+describe('enclosing timeouts', () => {
+  const timeoutError = (): Error => Object.assign(new Error('timed out'), { name: 'TimeoutError', code: 'TIMEOUT' });
+
+  it('counts an enclosing timeout that reaches the function as a native AbortError as a failure and a timeout, not a caller abort', async () => {
+    const { breaker } = setup({ failureThreshold: 1 });
+    const outer = new AbortController();
+    // Node's abortable APIs (timers/promises, events.once, streams) reject with an AbortError whose
+    // `cause` is signal.reason, not with the reason itself.
+    const call = breaker.executeOutcome(({ signal }) => abortableSleep(60_000, undefined, { signal }), { signal: outer.signal });
+    outer.abort(timeoutError());
+    expect((await call).ok).toBe(false);
+    expect(breaker.stats().totals).toMatchObject({ failures: 1, timeouts: 1, ignored: 0 });
+    expect(breaker.state).toBe('open');
+  });
+
 });

@@ -1,4 +1,4 @@
-import { abortSignalOf, coarseNow, isAbortError, isContextAborted, toContext, trackInstance } from '@x/core';
+import { abortSignalOf, coarseNow, isAbortError, isAbortedByCaller, isContextAborted, MAX_TIMER_MS, toContext, trackInstance } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, PolicyFn, TimerHandle, XEvent } from '@x/core';
 import { BreakerProbeTimeoutError, openRejection, tooManyRejection } from './errors.js';
 import type { BreakerOpenError, BreakerTooManyCallsError } from './errors.js';
@@ -29,7 +29,9 @@ const BASE_NAMES = ['closed', 'open', 'half_open'] as const;
 const OK = 0;
 const FAIL = 1;
 const IGNORE = 2;
-type Kind = typeof OK | typeof FAIL | typeof IGNORE;
+/** A failure while an enclosing timeout had aborted the call: counted as a timeout whatever the error says. */
+const FAIL_TIMED_OUT = 3;
+type Kind = typeof OK | typeof FAIL | typeof IGNORE | typeof FAIL_TIMED_OUT;
 
 type Rejection = BreakerOpenError | BreakerTooManyCallsError;
 
@@ -56,6 +58,8 @@ export interface BreakerInternals {
   running(): number;
   /** Stops reporting the breaker to exporters through `bus.tracked()`. */
   untrack(): void;
+  /** When the state last changed (clock time), applying transitions that time alone caused. */
+  lastStateChangeAt(): number;
 }
 
 /**
@@ -145,6 +149,10 @@ class BreakerImpl implements Breaker {
   #handles = 0;
   #isolationEpoch = 0;
   #gen = 0;
+  /** Outcomes of generations before this one are not counted at all (set by `reset()`). */
+  #countedSince = 0;
+  /** Set while `openMs` (user code) runs inside a transition. */
+  #opening = false;
   /** True exactly when the state is closed and not isolated: the one branch of the hot path. */
   #closedFast = true;
   #openUntil = 0;
@@ -213,7 +221,14 @@ class BreakerImpl implements Breaker {
     // A bus from an older copy of core may not track: then there is simply no gauge.
     const events = config.events;
     this.#untrack = trackInstance(events, 'breaker', this.name, this);
-    expose?.({ running: () => this.#running, untrack: () => this.#untrack() });
+    expose?.({
+      running: () => this.#running,
+      untrack: () => this.#untrack(),
+      lastStateChangeAt: () => {
+        if (!this.#closedFast) this.#refresh(this.#clock.now());
+        return this.#lastStateChangeAt;
+      },
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -464,14 +479,16 @@ class BreakerImpl implements Breaker {
     if (ctx === undefined || !this.#isCallerAbort(error, ctx)) {
       kind = this.#classify(error);
       reason = kind === IGNORE ? 'not_failure' : undefined;
+      if (kind === FAIL && ctx !== undefined && isContextAborted(ctx) && !isAbortedByCaller(ctx)) kind = FAIL_TIMED_OUT;
     }
     if (permit === undefined) this.#apply(kind, gen, start, -1, false, error, reason);
     else this.#settlePermit(permit, kind, error, reason);
   }
 
   #isCallerAbort(error: unknown, ctx: ExecutionContext): boolean {
-    // A TIMEOUT is a slow dependency, even when an outer timeout delivered it through the signal.
-    return !isTimeoutError(error) && isContextAborted(ctx) && isAbortError(error, abortSignalOf(ctx));
+    // A TIMEOUT is a slow dependency, even when an outer timeout delivered it through the signal,
+    // or when the function turned that signal into an AbortError of its own.
+    return !isTimeoutError(error) && isAbortedByCaller(ctx) && isAbortError(error, abortSignalOf(ctx));
   }
 
   /** What `isFailure` says (caller aborts are sorted out before). */
@@ -612,6 +629,7 @@ class BreakerImpl implements Breaker {
    * started in) updates the state. `now` is -1 when the clock has not been read yet.
    */
   #apply(kind: Kind, gen: number, start: number, now: number, probe: boolean, error: unknown, reason: BreakerIgnoreReason | undefined): void {
+    if (gen < this.#countedSince) return;
     const timed = start >= 0;
     if (kind === OK) {
       let slow = false;
@@ -671,7 +689,7 @@ class BreakerImpl implements Breaker {
       return;
     }
 
-    const timeout = isTimeoutError(error);
+    const timeout = kind === FAIL_TIMED_OUT || isTimeoutError(error);
     this.#failures++;
     if (timeout) this.#timeouts++;
     if (slow) this.#slowCalls++;
@@ -745,6 +763,7 @@ class BreakerImpl implements Breaker {
    * passed, and half-open → open when a probe's lease ran out. Each happens at its own timestamp.
    */
   #refresh(now: number): void {
+    if (this.#opening) return;
     for (;;) {
       if (this.#isolated) return;
       const base = this.#base;
@@ -792,7 +811,10 @@ class BreakerImpl implements Breaker {
   }
 
   #open(reason: BreakerTransitionReason, at: number): void {
+    // `openMs` is user code running mid-transition: a state read from it must not apply another.
+    this.#opening = true;
     const ms = this.#openDuration(++this.#consecutiveOpens);
+    this.#opening = false;
     this.#openUntil = at + ms;
     this.#lastOpenMs = ms;
     this.#enter(OPEN, reason, at);
@@ -908,6 +930,8 @@ class BreakerImpl implements Breaker {
 
   reset(): void {
     this.#close('reset');
+    // Calls made before count nowhere, not even in the totals: the breaker is as new.
+    this.#countedSince = this.#gen;
     this.#requests = this.#successes = this.#failures = this.#timeouts = 0;
     this.#rejected = this.#ignored = this.#slowCalls = 0;
     this.#lastError = undefined;
@@ -920,8 +944,13 @@ class BreakerImpl implements Breaker {
     this.#isolationEpoch++;
     const now = this.#clock.now();
     this.#refresh(now);
-    if (this.#publicState() === 'closed') this.#clearTripCounts();
-    else this.#enter(CLOSED, reason, now);
+    if (this.#publicState() === 'closed') {
+      // Results of calls made before the counts were cleared must not add to the fresh ones.
+      this.#newGeneration();
+      this.#clearTripCounts();
+    } else {
+      this.#enter(CLOSED, reason, now);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -989,7 +1018,8 @@ class BreakerImpl implements Breaker {
     if (this.#wakeTimer !== undefined) clock.clearTimeout(this.#wakeTimer);
     this.#wakeTimer = undefined;
     this.#wakeAt = at;
-    if (at !== Infinity) this.#wakeTimer = clock.setTimeout(this.#wake, Math.max(0, at - now));
+    // A longer delay would fire at once: wake at the limit and schedule again from there.
+    if (at !== Infinity) this.#wakeTimer = clock.setTimeout(this.#wake, Math.min(MAX_TIMER_MS, Math.max(0, at - now)));
   }
 
   readonly #wake = (): void => {
@@ -1046,17 +1076,19 @@ class BreakerImpl implements Breaker {
     w?.evict(now);
     // Isolation by handles belongs to this process: releasing them closes the circuit, so that is what persists.
     const state: BreakerState = this.#forced ? 'isolated' : this.#isolated ? 'closed' : BASE_NAMES[this.#base];
+    // ... and closes it with fresh counts, as releasing them here would.
+    const fresh = this.#isolated && !this.#forced;
     return {
       version: 1,
       state,
       openUntil: state === 'open' ? this.#openUntil : null,
-      consecutiveOpens: this.#consecutiveOpens,
-      consecutiveFailures: this.#consecutiveFailures,
-      consecutiveSuccesses: this.#consecutiveSuccesses,
+      consecutiveOpens: fresh ? 0 : this.#consecutiveOpens,
+      consecutiveFailures: fresh ? 0 : this.#consecutiveFailures,
+      consecutiveSuccesses: fresh ? 0 : this.#consecutiveSuccesses,
       halfOpenSuccesses: state === 'half_open' ? this.#halfOpenSuccesses : 0,
       lastStateChangeAt: this.#lastStateChangeAt,
       lastFailureAt: this.#lastFailureAt ?? null,
-      window: w === undefined ? null : w.snapshot(),
+      window: w === undefined || fresh ? null : w.snapshot(),
     };
   }
 
@@ -1075,6 +1107,8 @@ class BreakerImpl implements Breaker {
       case 'half_open':
         this.#base = HALF_OPEN;
         this.#halfOpenSuccesses = Math.min(snapshot.halfOpenSuccesses, this.#config.successThreshold - 1);
+        // The snapshot does not say how long the last open period was: take what this one would be.
+        this.#lastOpenMs = this.#openDuration(Math.max(1, snapshot.consecutiveOpens));
         break;
       case 'isolated':
         this.#forced = true;

@@ -1,6 +1,9 @@
 import { getEventListeners } from 'node:events';
+import { createEventBus, MAX_TIMER_MS } from '@x/core';
+import type { Clock } from '@x/core';
+import { createVirtualClock } from '@x/core/testing';
 import { describe, expect, it } from 'vitest';
-import { BreakerOpenError } from './index.js';
+import { BreakerOpenError, createBreaker } from './index.js';
 import { collect, deferred, failTimes, setup } from './test-support.js';
 
 describe('forceOpen / forceClose / reset', () => {
@@ -228,4 +231,48 @@ describe('waitUntilReady', () => {
     controller.abort('nope');
     await expect(breaker.waitUntilReady({ signal: controller.signal })).rejects.toBe('nope');
   });
+});
+
+describe('controls and waits found by the audit', () => {
+  it('waitUntilReady keeps its wake timer within MAX_TIMER_MS, so an open period over 24.8 days is one timer, not a 1 ms loop', async () => {
+    // A clock that behaves like Node/browser timers: delays over 2^31-1 ms fire after 1 ms.
+    const virtual = createVirtualClock();
+    let scheduled = 0;
+    const clock: Clock = {
+      now: () => virtual.now(),
+      setTimeout: (callback, ms) => {
+        scheduled++;
+        return virtual.setTimeout(callback, ms > MAX_TIMER_MS ? 1 : ms);
+      },
+      clearTimeout: (handle) => virtual.clearTimeout(handle),
+    };
+    const breaker = createBreaker({ clock, events: createEventBus(), failureThreshold: 1, openMs: 40 * 86_400_000 });
+    await failTimes(breaker, 1);
+    void breaker.waitUntilReady();
+    await virtual.advance(100);
+    // One timer per 24.8 days is enough (the clock fires longer delays at once).
+    expect(scheduled).toBeLessThanOrEqual(2);
+  });
+
+  it('reset() and forceClose() on a closed circuit start a new generation: a call made before changes nothing (after reset, not even the totals)', async () => {
+    const { breaker } = setup({ failureThreshold: 1 });
+    const gate = deferred<never>();
+    const before = breaker.executeOutcome(() => gate.promise);
+    breaker.reset(); // "as new"
+    gate.reject(new Error('late'));
+    await before;
+    const { totals } = breaker.stats();
+    expect(totals.failures).toBeLessThanOrEqual(totals.requests);
+    expect(breaker.state).toBe('closed');
+
+    const second = setup({ failureThreshold: 2 }).breaker;
+    await failTimes(second, 1);
+    const gate2 = deferred<never>();
+    const call = second.executeOutcome(() => gate2.promise);
+    second.forceClose(); // clears the trip counts
+    gate2.reject(new Error('late'));
+    await call;
+    expect(second.stats().consecutiveFailures).toBe(0);
+  });
+
 });

@@ -180,3 +180,17 @@ describe('events', () => {
     expect(seen).toEqual(['closed->isolated']);
   });
 });
+
+describe('hot path and late subscribers', () => {
+  it('a hot-path call that settles after a state_change listener subscribed reports the trip it causes', async () => {
+    const { breaker, events } = setup({ failureThreshold: 2 });
+    for (let i = 0; i < 3; i++) await breaker.execute(() => i);
+    const gate = deferred<never>();
+    const call = breaker.executeOutcome(() => gate.promise);
+    await breaker.executeOutcome(() => Promise.reject(new Error('x')));
+    const changes = collect(events, 'breaker.state_change');
+    gate.reject(new Error('y'));
+    await call;
+    expect(changes.map((c) => [c.to, c.reason])).toEqual([['open', 'consecutive_failures']]);
+  });
+});

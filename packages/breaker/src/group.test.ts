@@ -131,3 +131,36 @@ describe('createBreakerGroup', () => {
     }
   });
 });
+
+describe('idle eviction and recent news', () => {
+  it('does not idle-evict a breaker that a long call has just opened', async () => {
+    const clock = createVirtualClock();
+    const group = createBreakerGroup({ clock, events: createEventBus(), idleMs: 1_000, defaults: { failureThreshold: 1, openMs: 60_000 } });
+    // The call starts at t=0 (the last "use") and fails at t=1 500, opening the circuit.
+    const call = group.executeOutcome('api', () => new Promise((_, reject) => clock.setTimeout(() => reject(new Error('down')), 1_500)));
+    await clock.advance(1_500);
+    await call;
+    let ran = false;
+    const next = await group.executeOutcome('api', () => {
+      ran = true;
+      return 1;
+    });
+    // Not evicted: a fresh closed breaker would send the call to the dead dependency.
+    expect(ran).toBe(false);
+    expect(next.ok).toBe(false);
+  });
+
+  it('idle eviction keeps a breaker whose two-step permit is still outstanding', async () => {
+    const clock = createVirtualClock();
+    const group = createBreakerGroup({ clock, events: createEventBus(), idleMs: 1_000 });
+    const permit = group.getOrCreate('stream').tryAcquire();
+    await clock.advance(5_000);
+    group.getOrCreate('other');
+    expect(group.has('stream')).toBe(true);
+    permit?.success();
+    await clock.advance(5_000);
+    group.getOrCreate('other');
+    expect(group.has('stream')).toBe(false);
+  });
+
+});

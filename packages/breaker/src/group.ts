@@ -202,6 +202,8 @@ class BreakerGroupImpl implements BreakerGroup {
     for (const [name, entry] of this.#keyed) {
       if (now - entry.lastUsed < idleMs) break;
       if (entry.internals.running() > 0 || entry.breaker.state === 'isolated') continue;
+      // A state that changed lately (a long call that just opened it) is news about the key.
+      if (now - entry.internals.lastStateChangeAt() < idleMs) continue;
       this.remove(name);
     }
   }

@@ -1,6 +1,7 @@
 import { isXError, sleep } from '@x/core';
 import { describe, expect, it } from 'vitest';
 import { BreakerOpenError, BreakerProbeTimeoutError } from './index.js';
+import type { Breaker } from './index.js';
 import { collect, deferred, failing, failTimes, setup } from './test-support.js';
 
 async function halfOpen(options: Parameters<typeof setup>[0] = {}) {
@@ -223,4 +224,33 @@ describe('generations', () => {
     await breaker.execute(() => 'probe 2');
     expect(breaker.state).toBe('closed');
   });
+});
+
+describe('openMs as user code', () => {
+  it('an openMs function that reads stats() during a probe-lease expiry applies no second transition', async () => {
+    const seen: number[] = [];
+    let breaker!: Breaker;
+    const harness = setup({
+      failureThreshold: 1,
+      halfOpenMax: 2,
+      probeTimeoutMs: 100,
+      openMs: (n) => {
+        seen.push(n);
+        breaker.stats(); // e.g. to log the failure rate
+        return 1_000;
+      },
+    });
+    breaker = harness.breaker;
+    const changes = collect(harness.events, 'breaker.state_change');
+    await failTimes(breaker, 1);
+    await harness.clock.advance(1_000);
+    void breaker.execute(() => new Promise(() => {}));
+    void breaker.execute(() => new Promise(() => {}));
+    await harness.clock.advance(100);
+    expect(breaker.state).toBe('open');
+    expect(changes.map((c) => `${c.from}>${c.to}`)).toEqual(['closed>open', 'open>half_open', 'half_open>open']);
+    expect(breaker.stats().consecutiveOpens).toBe(2);
+    expect(breaker.stats().totals.failures).toBe(2); // both probes were counted: got 3
+  });
+
 });

@@ -42,6 +42,8 @@ class Model {
   handles = 0;
   epoch = 0;
   gen = 0;
+  /** Generation of the last reset: calls from before count nowhere. */
+  countedSince = 0;
   openUntil = 0;
   opens = 0;
   consecutiveFailures = 0;
@@ -127,6 +129,10 @@ class Model {
   settle(permit: ModelPermit, outcome: Outcome, now: number): void {
     permit.running = false;
     if (permit.settled) return;
+    if (permit.gen < this.countedSince) {
+      permit.settled = true;
+      return;
+    }
     if (permit.probe && permit.gen === this.gen) {
       this.refresh(now);
       if (permit.settled) return;
@@ -190,6 +196,8 @@ class Model {
     this.epoch++;
     this.refresh(now);
     if (this.state() === 'closed') {
+      // Calls made before change nothing afterwards.
+      this.gen++;
       this.consecutiveFailures = 0;
       this.consecutiveSuccesses = 0;
       this.opens = 0;
@@ -392,6 +400,7 @@ async function check(config: Config, commands: readonly Command[]): Promise<void
         breaker.reset();
         model.close(now);
         model.totals = { requests: 0, successes: 0, failures: 0, timeouts: 0, rejected: 0, ignored: 0 };
+        model.countedSince = model.gen;
         break;
       case 'isolate':
         handles.push([breaker.isolate(), { epoch: model.epoch, released: false }]);

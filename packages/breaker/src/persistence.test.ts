@@ -3,8 +3,8 @@ import { createVirtualClock } from '@x/core/testing';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createBreaker } from './index.js';
-import type { BreakerOptions, BreakerSnapshot } from './index.js';
-import { failTimes, setup } from './test-support.js';
+import type { BreakerOpenError, BreakerOptions, BreakerSnapshot } from './index.js';
+import { collect, deferred, failTimes, setup } from './test-support.js';
 
 /** Serializes through JSON, as a real restart would. */
 const roundTrip = (value: unknown): BreakerSnapshot => JSON.parse(JSON.stringify(value)) as BreakerSnapshot;
@@ -92,5 +92,43 @@ describe('toJSON / initialState', () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('snapshots of isolated and half-open circuits', () => {
+  it('toJSON while isolated by isolate() persists "closed" with the fresh counts that releasing the handles would give', async () => {
+    const options = { failureThreshold: 3, openMs: (n: number) => n * 1_000 };
+    const { breaker, clock } = setup(options);
+    await failTimes(breaker, 3);
+    expect(breaker.state).toBe('open');
+    breaker.isolate();
+    const snapshot = JSON.parse(JSON.stringify(breaker));
+    expect(snapshot.state).toBe('closed');
+    // Releasing the handles closes with fresh counts, so a restored "closed" breaker should need
+    // 3 failures to open, and open for openMs(1).
+    const events = createEventBus();
+    const changes = collect(events, 'breaker.state_change');
+    const restored = createBreaker({ ...options, clock, events, initialState: snapshot });
+    await failTimes(restored, 1);
+    expect(restored.state).toBe('closed');
+    expect(changes).toEqual([]);
+  });
+
+  it('a restored half-open circuit with unbounded leases reports the open period as retryAfterMs for half_open_full', async () => {
+    const options = { failureThreshold: 1, openMs: 5_000, probeTimeoutMs: Infinity };
+    const { breaker, clock } = setup(options);
+    await failTimes(breaker, 1);
+    await clock.advance(5_000);
+    expect(breaker.state).toBe('half_open');
+    const restored = createBreaker({ ...options, clock, events: createEventBus(), initialState: JSON.parse(JSON.stringify(breaker)) });
+    const gate = deferred<number>();
+    const probe = restored.execute(() => gate.promise);
+    const result = await restored.executeOutcome(() => 1);
+    const error = (result as { error: BreakerOpenError }).error;
+    expect(error.reason).toBe('half_open_full');
+    // With unbounded leases it is the length of the last open period; 0 would invite a hot retry loop.
+    expect(error.retryAfterMs).toBe(5_000);
+    gate.resolve(1);
+    await probe;
   });
 });
