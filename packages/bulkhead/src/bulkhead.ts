@@ -384,13 +384,11 @@ class BulkheadImpl implements Bulkhead {
       if (waiter === undefined) return;
       this.#detach(waiter);
       this.#active++;
-      this.#admitted++;
-      if (this.#events.hasListeners('bulkhead.admitted')) {
-        this.#emitAdmitted(true, this.#clock.now() - waiter.enqueuedAt);
-      }
       if (waiter.mode === ACQUIRE) {
+        this.#admittedFromQueue(waiter);
         waiter.resolve(new Permit(this));
       } else {
+        // Counted as admitted when it starts: it may still abort before then.
         this.#starting.push(waiter);
         if (!this.#startScheduled) {
           this.#startScheduled = true;
@@ -398,6 +396,11 @@ class BulkheadImpl implements Bulkhead {
         }
       }
     }
+  }
+
+  #admittedFromQueue(waiter: Waiter): void {
+    this.#admitted++;
+    if (this.#events.hasListeners('bulkhead.admitted')) this.#emitAdmitted(true, this.#clock.now() - waiter.enqueuedAt);
   }
 
   /** Runs the functions of execute-waiters that got a slot. */
@@ -410,11 +413,15 @@ class BulkheadImpl implements Bulkhead {
       const outcome = waiter.mode === OUTCOME;
       const ctx = waiter.ctx;
       if (isContextAborted(ctx)) {
-        // Aborted between getting the slot and starting: do not run work nobody wants.
+        // Aborted between getting the slot and starting: do not run work nobody wants. It never
+        // ran, so it counts as an aborted wait, not an admission.
         this._release();
+        this.#rejectedAborted++;
+        if (this.#events.hasListeners('bulkhead.rejected')) this.#emitRejected('aborted', this.#clock.now() - waiter.enqueuedAt);
         this.#settleRejected(waiter, reasonOf(ctx));
         continue;
       }
+      this.#admittedFromQueue(waiter);
       let result: unknown;
       try {
         result = (waiter.fn as PolicyFn<unknown>)(ctx);
