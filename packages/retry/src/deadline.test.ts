@@ -86,6 +86,44 @@ describe('maxElapsedMs', () => {
   });
 });
 
+describe('an enclosing timeout that fires during an attempt', () => {
+  it('ends the retry as a deadline (not a caller abort), with the attempt failure as cause', async () => {
+    const clock = createVirtualClock();
+    const { events, seen } = recordingBus();
+    const retry = createRetry({ clock, events, backoff: constantBackoff(100), maxAttempts: 5 });
+    const outer = new AbortController();
+    const timedOut = Object.assign(new Error('outer timed out'), { code: 'TIMEOUT' });
+    const attemptError = new DOMException('This operation was aborted', 'AbortError');
+    const result = settle(
+      retry.execute(
+        ({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(attemptError), { once: true })),
+        { signal: outer.signal },
+      ),
+    );
+    await clock.advance(10);
+    outer.abort(timedOut);
+    await clock.runAll();
+    expect(result.state.error).toMatchObject({ code: 'RETRY_EXHAUSTED', reason: 'deadline', attempts: 1, cause: attemptError });
+    expect(retry.stats().gaveUp).toMatchObject({ deadline: 1, aborted: 0 });
+    expect(seen.filter((e) => e.type === 'retry.gave_up')).toMatchObject([{ reason: 'deadline' }]);
+  });
+
+  it('still reports the caller’s own abort as aborted, with their reason', async () => {
+    const { clock, retry } = setup({ maxAttempts: 5 });
+    const caller = new AbortController();
+    const reason = new Error('user left');
+    const result = settle(
+      retry.execute(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(new TransientError('closed')), { once: true })), {
+        signal: caller.signal,
+      }),
+    );
+    caller.abort(reason);
+    await clock.runAll();
+    expect(result.state.error).toBe(reason);
+    expect(retry.stats().gaveUp).toMatchObject({ deadline: 0, aborted: 1 });
+  });
+});
+
 describe('the caller deadline (ctx.deadline)', () => {
   it('is never slept past: the retry gives up at once when the wait would reach it', async () => {
     const { retry, clock } = setup({ maxAttempts: 10, backoff: 300 });

@@ -1,4 +1,4 @@
-import { abortSignalOf, checkClock, checkEvents, checkFunction, checkOptionKeys, checkString, deriveContext, earliestDeadline, InvalidOptionsError, isContextAborted, MAX_TIMER_MS, sleep, toContext, trackInstance } from '@x/core';
+import { abortSignalOf, checkClock, checkEvents, checkFunction, checkOptionKeys, checkString, deriveContext, earliestDeadline, InvalidOptionsError, isAbortedByCaller, isContextAborted, MAX_TIMER_MS, sleep, toContext, trackInstance } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from '@x/core';
 import { constantBackoff, neverWaits, sanitizeDelay } from './backoff.js';
 import type { Backoff } from './backoff.js';
@@ -185,6 +185,15 @@ class Run {
     this.error = error;
     return -1;
   }
+}
+
+/**
+ * Ends a run whose context aborted. The caller giving up ends it with their reason; an enclosing
+ * timeout that fired is the deadline passing, reported as such with the last failure as `cause`.
+ */
+function stopAborted(ctx: ExecutionContext, run: Run): -1 {
+  if (isAbortedByCaller(ctx)) return run.stop('aborted', (abortSignalOf(ctx) as AbortSignal).reason);
+  return run.stop('deadline', run.error);
 }
 
 class RetryPolicyImpl implements RetryPolicy {
@@ -484,13 +493,14 @@ class RetryPolicyImpl implements RetryPolicy {
           await sleep(wait, { signal: abortSignalOf(ctx), clock });
         } catch (reason) {
           // An abort rejects the sleep after clearing its timer; anything else is a broken clock.
-          run.stop(isContextAborted(ctx) ? 'aborted' : 'not_retryable', reason);
+          if (isContextAborted(ctx)) stopAborted(ctx, run);
+          else run.stop('not_retryable', reason);
           break;
         }
       }
       // An abort during the wait, or from a `retry.scheduled` listener when there was none.
       if (isContextAborted(ctx)) {
-        run.stop('aborted', (abortSignalOf(ctx) as AbortSignal).reason);
+        stopAborted(ctx, run);
         break;
       }
       run.totalDelayMs += wait;
@@ -563,7 +573,7 @@ class RetryPolicyImpl implements RetryPolicy {
    * Never waits past the deadline: a wait that would reach it gives up now.
    */
   #decide(ctx: ExecutionContext, run: Run): number {
-    if (isContextAborted(ctx)) return run.stop('aborted', (abortSignalOf(ctx) as AbortSignal).reason);
+    if (isContextAborted(ctx)) return stopAborted(ctx, run);
     const error = run.error;
     let retryAfterMs: number | undefined;
     let delay: number;
