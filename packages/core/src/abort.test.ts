@@ -1,6 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { isAbortError, linkSignal, sleep } from './index.js';
+import { isAbortError, linkSignal, MAX_TIMER_MS, sleep } from './index.js';
+import type { Clock } from './index.js';
 import { createVirtualClock } from './testing.js';
 
 const listeners = (signal: AbortSignal) => getEventListeners(signal, 'abort').length;
@@ -59,6 +60,41 @@ describe('sleep', () => {
     expect(done).toBe(false);
     await clock.advance(1);
     expect(done).toBe(true);
+  });
+
+  it('does not wake before its end on a clock whose timers fire early (as Node\'s can, by up to 1 ms)', async () => {
+    const virtual = createVirtualClock({ now: 0 });
+    const early: Clock = {
+      now: () => virtual.now(),
+      setTimeout: (callback, ms) => virtual.setTimeout(callback, Math.max(0, ms - 0.5)),
+      clearTimeout: (handle) => virtual.clearTimeout(handle),
+    };
+    let wokeAt = -1;
+    void sleep(1_000, { clock: early }).then(() => (wokeAt = virtual.now()));
+    await virtual.advance(999.5);
+    expect(wokeAt).toBe(-1);
+    await virtual.advance(1);
+    expect(wokeAt).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('waits longer than the timer limit in steps, never with a delay the runtime would fire at once', async () => {
+    const virtual = createVirtualClock({ now: 0 });
+    const delays: number[] = [];
+    const clock: Clock = {
+      now: () => virtual.now(),
+      setTimeout: (callback, ms) => {
+        delays.push(ms);
+        return virtual.setTimeout(callback, ms);
+      },
+      clearTimeout: (handle) => virtual.clearTimeout(handle),
+    };
+    let done = false;
+    void sleep(MAX_TIMER_MS + 1_000, { clock }).then(() => (done = true));
+    await virtual.advance(MAX_TIMER_MS);
+    expect(done).toBe(false);
+    await virtual.advance(1_000);
+    expect(done).toBe(true);
+    expect(delays).toEqual([MAX_TIMER_MS, 1_000]);
   });
 
   it('rejects at once with the reason when aborted, clearing its timer and listener', async () => {

@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
+import { MAX_TIMER_MS } from './options.js';
 
 /**
  * A child of an optional parent signal: it aborts when the parent does or when you call
@@ -83,7 +84,14 @@ class Sleeper {
   constructor(
     readonly clock: Clock,
     readonly signal: AbortSignal | undefined,
+    /** Clock time the sleep ends. */
+    readonly until: number,
   ) {}
+
+  arm(ms: number): void {
+    // Longer delays would fire at once; the wake-up below re-arms for what is left.
+    this.timer = this.clock.setTimeout(this.fire, ms < MAX_TIMER_MS ? ms : MAX_TIMER_MS);
+  }
 
   handleEvent(): void {
     this.clock.clearTimeout(this.timer);
@@ -91,6 +99,14 @@ class Sleeper {
   }
 
   fire = (): void => {
+    // Node's timers may fire up to a millisecond before `clock.now()` says the time has come:
+    // a sleep that ends on a deadline (a Retry-After, a half-open instant) must not wake early.
+    const left = this.until - this.clock.now();
+    if (left > 0) {
+      // At least 1 ms: what the runtime gives anyway, and a clock that fires early cannot spin.
+      this.arm(left < 1 ? 1 : left);
+      return;
+    }
     this.signal?.removeEventListener('abort', this);
     this.resolve();
   };
@@ -108,12 +124,14 @@ class Sleeper {
 export function sleep(ms: number, options: SleepOptions = {}): Promise<void> {
   const { signal } = options;
   if (signal?.aborted) return Promise.reject(signal.reason);
-  const sleeper = new Sleeper(options.clock ?? systemClock, signal);
+  const clock = options.clock ?? systemClock;
+  const wait = ms > 0 ? ms : 0; // NaN and negatives: no wait
+  const sleeper = new Sleeper(clock, signal, clock.now() + wait);
   const promise = new Promise<void>((resolve, reject) => {
     sleeper.resolve = resolve;
     sleeper.reject = reject;
   });
-  sleeper.timer = sleeper.clock.setTimeout(sleeper.fire, Math.max(0, ms));
+  sleeper.arm(wait);
   signal?.addEventListener('abort', sleeper, { once: true });
   return promise;
 }
