@@ -3,7 +3,7 @@ import { compose, createEventBus, fallback, isXError } from '@x/core';
 import type { ExecutionContext } from '@x/core';
 import { describe, expect, it } from 'vitest';
 import { BreakerOpenError, BreakerTooManyCallsError, createBreaker } from './index.js';
-import { deferred, failing, failTimes, setup } from './test-support.js';
+import { collect, deferred, failing, failTimes, setup } from './test-support.js';
 
 describe('closed state', () => {
   it('runs the function and returns its value', async () => {
@@ -341,6 +341,35 @@ describe('as a core Policy', () => {
     expect(timeUntilHalfOpenMs).toBeLessThanOrEqual(60_000);
     // systemClock time is epoch milliseconds.
     expect(Math.abs((lastFailureAt as number) - Date.now())).toBeLessThan(1_000);
+  });
+});
+
+describe('calls that never reached the dependency', () => {
+  it('ignores a TIMEOUT from a timeout inside that found its deadline passed before starting (not_started)', async () => {
+    const { breaker, events } = setup({ failureThreshold: 1 });
+    const ignored = collect(events, 'breaker.ignored');
+    const notStarted = Object.assign(new Error('the deadline had passed before the call started'), { code: 'TIMEOUT', started: false });
+    for (let i = 0; i < 3; i++) expect((await breaker.executeOutcome(() => Promise.reject(notStarted))).ok).toBe(false);
+    expect(breaker.state).toBe('closed');
+    expect(breaker.stats().totals).toMatchObject({ requests: 3, failures: 0, timeouts: 0, ignored: 3 });
+    expect(ignored.map((e) => e.reason)).toEqual(['not_started', 'not_started', 'not_started']);
+    // A timeout of a call that did start still counts.
+    await breaker.executeOutcome(() => Promise.reject(Object.assign(new Error('timed out'), { code: 'TIMEOUT', started: true })));
+    expect(breaker.state).toBe('open');
+  });
+
+  it('gives a caller that already aborted its own reason in every state, counting nothing', async () => {
+    const { breaker } = setup({ failureThreshold: 1, openMs: 1_000 });
+    await failTimes(breaker, 1);
+    expect(breaker.state).toBe('open');
+    const before = breaker.stats().totals;
+    const reason = new Error('user left');
+    const signal = AbortSignal.abort(reason);
+    await expect(breaker.execute(() => 1, { signal })).rejects.toBe(reason);
+    expect(await breaker.executeOutcome(() => 1, { signal })).toEqual({ ok: false, error: reason });
+    breaker.forceOpen();
+    await expect(breaker.execute(() => 1, { signal })).rejects.toBe(reason);
+    expect(breaker.stats().totals).toEqual(before);
   });
 });
 

@@ -274,7 +274,8 @@ class BreakerImpl implements Breaker {
         this.#onErrorOutcome,
       ) as Promise<Outcome<T>>;
     }
-    if (!this.#closedFast) {
+    if (!this.#closedFast && options === undefined) {
+      // Without options the caller cannot have aborted: refuse without building a context.
       if (this.#isolated) {
         // Isolation ends only by a manual control: no clock is needed to refuse.
         const rejection = openRejection(this.name, 'isolated', 'open', Infinity);
@@ -304,14 +305,15 @@ class BreakerImpl implements Breaker {
       this.#requests++;
       return this.#track(fn, ctx, this.#gen, this.#startTime(), undefined);
     }
+    // A caller that already gave up gets its own reason, whatever the state; nothing is counted.
+    const ctx = toContext(options);
+    if (isContextAborted(ctx)) return Promise.reject(abortSignalOf(ctx)?.reason);
     const now = this.#clock.now();
     const rejection = this.#rejection(now);
     if (rejection !== null) {
       this.#countRejection(rejection, now);
       return Promise.reject(rejection);
     }
-    const ctx = toContext(options);
-    if (isContextAborted(ctx)) return Promise.reject(abortSignalOf(ctx)?.reason);
     this.#requests++;
     const permit = this.#base === HALF_OPEN ? this.#grantProbe(now, false) : undefined;
     return this.#track(fn, ctx, this.#gen, now, permit);
@@ -327,14 +329,14 @@ class BreakerImpl implements Breaker {
       this.#requests++;
       return this.#trackOutcome(fn, ctx, this.#gen, this.#startTime(), undefined);
     }
+    const ctx = toContext(options);
+    if (isContextAborted(ctx)) return Promise.resolve({ ok: false, error: abortSignalOf(ctx)?.reason });
     if (now < 0) now = this.#clock.now();
     const rejection = this.#rejection(now);
     if (rejection !== null) {
       this.#countRejection(rejection, now);
       return Promise.resolve({ ok: false, error: rejection });
     }
-    const ctx = toContext(options);
-    if (isContextAborted(ctx)) return Promise.resolve({ ok: false, error: abortSignalOf(ctx)?.reason });
     this.#requests++;
     const permit = this.#base === HALF_OPEN ? this.#grantProbe(now, false) : undefined;
     return this.#trackOutcome(fn, ctx, this.#gen, now, permit);
@@ -476,7 +478,10 @@ class BreakerImpl implements Breaker {
   #settleError(error: unknown, ctx: ExecutionContext | undefined, gen: number, start: number, permit: Permit | undefined): void {
     let kind: Kind = IGNORE;
     let reason: BreakerIgnoreReason | undefined = 'caller_abort';
-    if (ctx === undefined || !this.#isCallerAbort(error, ctx)) {
+    if (isTimeoutError(error) && (error as { started?: unknown }).started === false) {
+      // A timeout inside found its deadline passed before calling the dependency.
+      reason = 'not_started';
+    } else if (ctx === undefined || !this.#isCallerAbort(error, ctx)) {
       kind = this.#classify(error);
       reason = kind === IGNORE ? 'not_failure' : undefined;
       if (kind === FAIL && ctx !== undefined && isContextAborted(ctx) && !isAbortedByCaller(ctx)) kind = FAIL_TIMED_OUT;

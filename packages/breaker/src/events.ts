@@ -31,8 +31,12 @@ export type BreakerTransitionReason =
 /** Why a call was refused; `open` covers the isolated state too. */
 export type BreakerRejectionReason = 'open' | 'half_open_full' | 'too_many_calls';
 
-/** Why an outcome was ignored (neither a success nor a failure). */
-export type BreakerIgnoreReason = 'caller_abort' | 'not_failure' | 'released';
+/**
+ * Why an outcome was ignored (neither a success nor a failure): the caller aborted, `isFailure`
+ * said no, a two-step permit was released, or a timeout inside refused to start the call because
+ * its deadline had already passed (`TimeoutError.started === false`: the dependency was never asked).
+ */
+export type BreakerIgnoreReason = 'caller_abort' | 'not_failure' | 'released' | 'not_started';
 
 /**
  * The circuit moved from one state to another. Lazy transitions (open → half-open, a probe lease

@@ -27,10 +27,10 @@ function isTimeout(value: unknown): boolean {
 }
 
 /** Builds the timeout error of a call, stackless: the stack of a timer callback says nothing. */
-export function timeoutError(host: TimeoutHost, timeoutMs: number, abandoned: boolean): TimeoutError {
+export function timeoutError(host: TimeoutHost, timeoutMs: number, abandoned: boolean, started = true): TimeoutError {
   const policy = host.name;
   const strategy = host.strategy;
-  return withoutStack(() => new TimeoutError({ policy, timeoutMs, strategy, abandoned }));
+  return withoutStack(() => new TimeoutError({ policy, timeoutMs, strategy, abandoned, started }));
 }
 
 /** The error of a cooperative call that rejected with `cause` after its signal timed out. */

@@ -505,7 +505,17 @@ describe('deadlines from outside', () => {
     expect(called).toBe(false);
     expect(isXError(error, 'TIMEOUT')).toBe(true);
     expect((error as TimeoutError).timeoutMs).toBe(0);
+    // The dependency was never asked: a breaker around this timeout must not count it.
+    expect((error as TimeoutError).started).toBe(false);
+    expect((error as TimeoutError).message).toBe('test: the deadline had passed before the call started');
     expect(seen).toMatchObject([{ type: 'timeout.timed_out', timeoutMs: 0, signalled: false }]);
+  });
+
+  it('marks a timeout of a call that did start as started', async () => {
+    const { clock, timeout } = setup(100);
+    const pending = timeout.execute(({ signal }) => sleep(1_000, { signal, clock })).catch((e: unknown) => e);
+    await clock.advance(100);
+    expect(await pending).toMatchObject({ code: 'TIMEOUT', started: true, timeoutMs: 100 });
   });
 
   it('treats ms = Infinity as no timeout of its own while still enforcing an outer deadline', async () => {

@@ -30,6 +30,11 @@ export interface TimeoutErrorDetails {
    * timeout). The `timeout.abandoned_settled` event reports when that work finishes.
    */
   readonly abandoned: boolean;
+  /**
+   * False when the deadline had already passed before the function was called: the call never
+   * reached the dependency, so it says nothing about its health (a breaker ignores it). Default true.
+   */
+  readonly started?: boolean;
   /** What the function rejected with after its signal aborted, when that was not this error. */
   readonly cause?: unknown;
 }
@@ -59,18 +64,24 @@ export class TimeoutError extends XError<'TIMEOUT'> {
   readonly strategy: TimeoutStrategy;
   /** True when the work was still running when the policy gave up on it (aggressive). */
   readonly abandoned: boolean;
+  /** False when the deadline had passed before the function was called (it never ran). */
+  readonly started: boolean;
 
   constructor(details: TimeoutErrorDetails) {
     const { policy, timeoutMs, strategy, abandoned } = details;
+    const started = details.started !== false;
     super(
       'TIMEOUT',
-      `${policy}: timed out after ${formatMs(timeoutMs)} ms${abandoned ? ' (the work is still running)' : ''}`,
+      started
+        ? `${policy}: timed out after ${formatMs(timeoutMs)} ms${abandoned ? ' (the work is still running)' : ''}`
+        : `${policy}: the deadline had passed before the call started`,
       'cause' in details ? { cause: details.cause } : undefined,
     );
     this.policy = policy;
     this.timeoutMs = timeoutMs;
     this.strategy = strategy;
     this.abandoned = abandoned;
+    this.started = started;
   }
 }
 

@@ -189,7 +189,7 @@ class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
   #expiredOnEntry(deadline: number, now: number): unknown {
     const timeoutMs = Math.max(0, deadline - now);
     emitTimedOut(this, timeoutMs, false);
-    return timeoutError(this, timeoutMs, false);
+    return timeoutError(this, timeoutMs, false, false);
   }
 
   /**
