@@ -1,5 +1,6 @@
 import { createEventBus } from '@x/core';
 import type { XEventMap } from '@x/core';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BURN_RATE_WINDOWS, createBurnRateMonitor } from './index.js';
 import type { BurnRateMonitor, BurnRateMonitorOptions } from './index.js';
@@ -181,5 +182,65 @@ describe('burn-rate details', () => {
     burn.recordMany(0, 100);
     clock.advance(10 * DAY);
     expect(burn.evaluate()[0]).toMatchObject({ longRequests: 0, shortRequests: 0, longBurnRate: 0, firing: false });
+  });
+});
+
+/** SLOs with the requests that allow one failure at a burn rate of 1: 1 ÷ (1 − slo). */
+const SLOS: readonly (readonly [slo: number, requestsPerFailure: number])[] = [
+  [0.9, 10],
+  [0.99, 100],
+  [0.995, 200],
+  [0.999, 1_000],
+  [0.9995, 2_000],
+  [0.9999, 10_000],
+  [0.99999, 100_000],
+  [0.999999, 1_000_000],
+];
+
+describe('burn rate at exactly its threshold', () => {
+  const alert = { severity: 'page', longWindowMs: 60_000, shortWindowMs: 6_000 } as const;
+
+  it('does not fire at a burn rate of exactly 10 at 99.9999 %, and fires one failure above it', () => {
+    const { burn, ofType } = setup({ slo: 0.999999, windows: [{ ...alert, threshold: 10 }] });
+    burn.recordMany(999_990, 10); // error rate 1e-5: burn rate exactly 10
+    expect(burn.evaluate()[0]).toMatchObject({ longBurnRate: 10, shortBurnRate: 10, firing: false });
+    expect(burn.burnRate(60_000)).toBe(10);
+    expect(ofType('health.burn_rate_alert')).toHaveLength(0);
+    burn.recordMany(0, 1);
+    expect(burn.evaluate()[0]?.firing).toBe(true);
+  });
+
+  it('compares a burn rate of exactly the threshold as not exceeding it, for every SLO and threshold', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...SLOS),
+        // Thresholds in tenths: the defaults (14.4, 6, 1), round ones and any other.
+        fc.oneof(fc.constantFrom(144, 60, 10, 100, 25), fc.integer({ min: 1, max: 99 })),
+        fc.integer({ min: 1, max: 2_000 }),
+        fc.boolean(),
+        ([slo, perFailure], tenths, scale, listening) => {
+          const threshold = tenths / 10;
+          fc.pre(tenths < 10 * perFailure); // a burn rate above the threshold must still be possible
+          const clock = manualClock();
+          const events = createEventBus();
+          const seen: boolean[] = [];
+          if (listening) events.on('health.burn_rate_alert', (e) => seen.push(e.firing));
+          const burn = createBurnRateMonitor({ slo, clock, events, windows: [{ ...alert, threshold }] });
+          // failures ÷ (requests × (1 − slo)) = tenths ÷ 10 exactly.
+          const requests = scale * 10 * perFailure;
+          const failures = scale * tenths;
+          burn.recordMany(requests - failures, failures);
+          const [status] = burn.evaluate();
+          expect(status).toMatchObject({ longBurnRate: threshold, shortBurnRate: threshold, firing: false });
+          expect(seen).toEqual([]);
+          // Turning one success into a failure takes it strictly above: it fires.
+          burn.reset();
+          burn.recordMany(requests - failures - 1, failures + 1);
+          expect(burn.evaluate()[0]?.firing).toBe(true);
+          expect(seen).toEqual(listening ? [true] : []);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });

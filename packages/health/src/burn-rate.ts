@@ -1,7 +1,8 @@
 import { checkClock, checkEvents, checkInteger, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock, trackInstance } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import type { BurnRateSeverity } from './events.js';
-import { allowedErrorRate, checkDuration, checkSlo, or } from './options.js';
+import { allowedErrors, CountRatio, decimalFraction } from './exact.js';
+import { checkDuration, checkSlo, or } from './options.js';
 import { WindowCounter } from './window-counter.js';
 
 /** One multi-window alert: it fires while the burn rate over both windows exceeds `threshold`. */
@@ -11,7 +12,10 @@ export interface BurnRateWindow {
   readonly longWindowMs: number;
   /** The window that makes the alert stop soon after the burning stops, ms. Shorter than the long one. */
   readonly shortWindowMs: number;
-  /** Burn rate both windows must exceed (strictly). 1 spends the budget exactly over its window. */
+  /**
+   * Burn rate both windows must exceed (strictly, compared exactly: a burn rate of exactly the
+   * threshold does not fire). 1 spends the budget exactly over its window.
+   */
   readonly threshold: number;
 }
 
@@ -114,6 +118,8 @@ interface Alert {
   readonly window: BurnRateWindow;
   readonly long: WindowCounter;
   readonly short: WindowCounter;
+  /** Compares `failures ÷ (requests × (1 − slo))` with the threshold, exactly. */
+  readonly above: CountRatio;
   firing: boolean;
 }
 
@@ -122,7 +128,8 @@ class BurnRateMonitorImpl implements BurnRateMonitor {
   readonly name: string;
   readonly slo: number;
   readonly windows: readonly BurnRateWindow[];
-  readonly #allowed: number;
+  /** `failures ÷ (requests × (1 − slo))`, with `1 − slo` an exact fraction. */
+  readonly #burn: CountRatio;
   readonly #minRequests: number;
   /** One counter per distinct window length, shared by the alerts that use it. */
   readonly #counters: WindowCounter[];
@@ -143,7 +150,8 @@ class BurnRateMonitorImpl implements BurnRateMonitor {
     this.name = name;
     this.slo = slo;
     this.windows = windows;
-    this.#allowed = allowedErrorRate(slo);
+    const allowed = allowedErrors(slo);
+    this.#burn = new CountRatio(allowed.den, allowed.num);
     this.#minRequests = minRequests;
     this.#clock = clock;
     this.#events = events;
@@ -156,12 +164,17 @@ class BurnRateMonitorImpl implements BurnRateMonitor {
       }
       return counter;
     };
-    this.#alerts = windows.map((window) => ({
-      window,
-      long: counterFor(window.longWindowMs),
-      short: counterFor(window.shortWindowMs),
-      firing: false,
-    }));
+    this.#alerts = windows.map((window) => {
+      // burn rate > T/E  <=>  failures × den × E > requests × num × T, for 1 − slo = num/den.
+      const threshold = decimalFraction(window.threshold);
+      return {
+        window,
+        long: counterFor(window.longWindowMs),
+        short: counterFor(window.shortWindowMs),
+        above: new CountRatio(allowed.den * threshold.den, allowed.num * threshold.num),
+        firing: false,
+      };
+    });
     this.#counters = [...this.#byLength.values()];
     trackInstance(events, 'health', name, this);
   }
@@ -229,16 +242,17 @@ class BurnRateMonitorImpl implements BurnRateMonitor {
 
   #rate(counter: WindowCounter): number {
     const { requests, failures } = counter;
-    return requests === 0 ? 0 : failures / requests / this.#allowed;
+    return requests === 0 ? 0 : this.#burn.value(failures, requests);
   }
 
-  #exceeds(counter: WindowCounter, threshold: number): boolean {
-    return counter.requests >= this.#minRequests && this.#rate(counter) > threshold;
+  /** Strictly above the threshold, decided exactly on the counts (a burn rate of exactly 10 does not exceed 10). */
+  #exceeds(counter: WindowCounter, above: CountRatio): boolean {
+    const { requests, failures } = counter;
+    return requests >= this.#minRequests && above.compare(failures, requests) > 0;
   }
 
   #firing(alert: Alert): boolean {
-    const { threshold } = alert.window;
-    return this.#exceeds(alert.long, threshold) && this.#exceeds(alert.short, threshold);
+    return this.#exceeds(alert.long, alert.above) && this.#exceeds(alert.short, alert.above);
   }
 
   #notice(alert: Alert, firing: boolean, now: number): void {

@@ -183,6 +183,95 @@ describe('error budget memory', () => {
   });
 });
 
+/** SLOs with the requests that allow one failure, by the README formula: 1 ÷ (1 − slo). */
+const SLOS: readonly (readonly [slo: number, requestsPerFailure: number])[] = [
+  [0.9, 10],
+  [0.99, 100],
+  [0.995, 200],
+  [0.999, 1_000],
+  [0.9995, 2_000],
+  [0.9999, 10_000],
+  [0.99999, 100_000],
+  [0.999999, 1_000_000],
+];
+
+describe('error budget at exactly its allowance', () => {
+  it('exhausts a 99.999 % budget at exactly its allowance: 3 failures in 300 000 requests', () => {
+    const { budget, ofType } = setup({ slo: 0.99999, windowMs: HOUR });
+    budget.recordMany(299_997, 3);
+    expect(budget.snapshot()).toMatchObject({ consumed: 1, remaining: 0, exhausted: true });
+    expect(ofType('health.error_budget_exhausted')).toHaveLength(1);
+  });
+
+  it('exhausts a budget at exactly its allowance, for every SLO, and not one failure before', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...SLOS), fc.integer({ min: 1, max: 100_000 }), fc.integer({ min: 1, max: 5 }), ([slo, perFailure], allowed, batches) => {
+        const requests = allowed * perFailure;
+        // One failure short of the allowance, spread over a few batches.
+        const { budget, ofType } = setup({ slo, windowMs: HOUR });
+        for (let i = 0; i < batches; i++) {
+          const failures = i === 0 ? allowed - 1 : 0;
+          const successes = i === 0 ? requests - allowed - (batches - 1) : 1;
+          budget.recordMany(successes, failures);
+        }
+        expect(budget.requests).toBe(requests - 1);
+        expect(budget.exhausted).toBe(false);
+        expect(budget.consumed).toBeLessThan(1);
+        // The failure that reaches the allowance exhausts it: consumed is exactly 1.
+        budget.record(false);
+        expect(budget.snapshot()).toMatchObject({ requests, failures: allowed, consumed: 1, remaining: 0, exhausted: true });
+        expect(ofType('health.error_budget_exhausted')).toHaveLength(1);
+        expect(ofType('health.error_budget_exhausted')[0]).toMatchObject({ consumed: 1, remaining: 0 });
+        // One more success dilutes it below the allowance again.
+        budget.record(true);
+        expect(budget.exhausted).toBe(false);
+        expect(ofType('health.error_budget_recovered')).toHaveLength(1);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('decides exhaustion exactly for any SLO of up to 8 decimals, at and around the allowance', () => {
+    const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }).chain((digits) => fc.tuple(fc.constant(10 ** digits), fc.integer({ min: 1, max: 10 ** digits - 1 }))),
+        fc.integer({ min: 1, max: 50_000 }),
+        fc.integer({ min: -2, max: 2 }),
+        ([scale, units], multiple, offset) => {
+          const slo = units / scale; // e.g. 0.97, 0.12345678: 1 − slo is exactly (scale − units) / scale
+          const divisor = gcd(scale - units, scale);
+          const allowedFailures = (scale - units) / divisor; // per `perRequests` requests
+          const perRequests = scale / divisor;
+          const requests = multiple * perRequests;
+          const failures = Math.min(requests, Math.max(0, multiple * allowedFailures + offset));
+          const { budget } = setup({ slo, windowMs: HOUR });
+          budget.recordMany(requests - failures, failures);
+          const exhausted = BigInt(failures) * BigInt(perRequests) >= BigInt(requests) * BigInt(allowedFailures);
+          expect(budget.exhausted).toBe(exhausted);
+          // consumed is the exact ratio rounded once while both products stay below 2^53 (README).
+          if (requests * perRequests <= Number.MAX_SAFE_INTEGER) {
+            if (failures === multiple * allowedFailures) expect(budget.consumed).toBe(1);
+            expect(budget.consumed >= 1).toBe(exhausted);
+          }
+        },
+      ),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it('reports half the budget at exactly half the allowance, for every SLO', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...SLOS), fc.integer({ min: 1, max: 100_000 }), ([slo, perFailure], failures) => {
+        const { budget } = setup({ slo, windowMs: HOUR });
+        budget.recordMany(2 * failures * perFailure - failures, failures);
+        expect(budget.snapshot()).toMatchObject({ consumed: 0.5, remaining: 0.5, exhausted: false });
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe('error budget properties', () => {
   it('consumed equals a brute-force recomputation over the window after any sequence of records and waits', () => {
     const op = fc.oneof(

@@ -1,7 +1,8 @@
 import { checkClock, checkEvents, checkInteger, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock, trackInstance } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import type { ErrorBudgetFigures } from './events.js';
-import { allowedErrorRate, checkDuration, checkSlo, or } from './options.js';
+import { allowedErrors, CountRatio } from './exact.js';
+import { checkDuration, checkSlo, or } from './options.js';
 import { WindowCounter } from './window-counter.js';
 
 /** The state of an {@link ErrorBudget} at one instant (one clock read, so the figures agree). */
@@ -10,7 +11,7 @@ export interface ErrorBudgetSnapshot extends ErrorBudgetFigures {
   readonly time: number;
   /** `failures ÷ requests`; 0 with no requests. */
   readonly errorRate: number;
-  /** `consumed >= 1`. */
+  /** `consumed >= 1`, decided exactly on the counts (see {@link ErrorBudget.exhausted}). */
   readonly exhausted: boolean;
 }
 
@@ -44,12 +45,17 @@ export interface ErrorBudget {
   readonly errorRate: number;
   /**
    * Share of the budget spent: `failures ÷ (requests × (1 − slo))`, which is also the burn rate
-   * over the whole window. 0 with no requests; above 1 when overspent.
+   * over the whole window. 0 with no requests; above 1 when overspent. `1 − slo` is the exact
+   * decimal (`1 − 0.999` is 1/1 000), and the ratio is divided once, so it is exactly 1 at the
+   * allowance and 0.5 at half of it.
    */
   readonly consumed: number;
   /** `1 − consumed`: 1 with no requests, 0 when just exhausted, negative when overspent (not clamped). */
   readonly remaining: number;
-  /** `consumed >= 1`. */
+  /**
+   * `consumed >= 1`, decided exactly on the counts (`failures × d >= requests × (d − s)` for an
+   * SLO of `s / d`), so the failure that reaches the allowance exhausts the budget at any SLO.
+   */
   readonly exhausted: boolean;
   /** All figures from one clock read. */
   snapshot(): ErrorBudgetSnapshot;
@@ -102,7 +108,8 @@ class ErrorBudgetImpl implements ErrorBudget {
   readonly slo: number;
   readonly windowMs: number;
   readonly bucketMs: number;
-  readonly #allowed: number;
+  /** `failures ÷ (requests × (1 − slo))`, with `1 − slo` an exact fraction. */
+  readonly #consumption: CountRatio;
   readonly #counter: WindowCounter;
   readonly #clock: Clock;
   readonly #events: EventBus;
@@ -113,7 +120,8 @@ class ErrorBudgetImpl implements ErrorBudget {
     this.slo = slo;
     this.windowMs = windowMs;
     this.bucketMs = bucketMs;
-    this.#allowed = allowedErrorRate(slo);
+    const allowed = allowedErrors(slo);
+    this.#consumption = new CountRatio(allowed.den, allowed.num);
     this.#counter = new WindowCounter(windowMs, bucketMs);
     this.#clock = clock;
     this.#events = events;
@@ -189,7 +197,7 @@ class ErrorBudgetImpl implements ErrorBudget {
 
   #consumed(): number {
     const { requests, failures } = this.#counter;
-    return requests === 0 ? 0 : failures / (requests * this.#allowed);
+    return requests === 0 ? 0 : this.#consumption.value(failures, requests);
   }
 
   #refresh(): number {
@@ -201,12 +209,13 @@ class ErrorBudgetImpl implements ErrorBudget {
 
   /** Notices a change of `exhausted` (both directions) and reports it. */
   #update(now: number): void {
-    const exhausted = this.#consumed() >= 1;
+    const { requests, failures } = this.#counter;
+    // failures × den >= requests × num, on integers: exactly at the allowance counts as exhausted.
+    const exhausted = requests > 0 && this.#consumption.compare(failures, requests) >= 0;
     if (exhausted === this.#exhausted) return;
     this.#exhausted = exhausted;
     const type = exhausted ? 'health.error_budget_exhausted' : 'health.error_budget_recovered';
     if (!this.#events.hasListeners(type)) return;
-    const { requests, failures } = this.#counter;
     const consumed = this.#consumed();
     this.#events.emit({
       type,

@@ -1,10 +1,30 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { gc } from '@x/test-support';
 import { createEventBus, sleep } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import { describe, expect, it } from 'vitest';
-import { createHealthMonitor } from './index.js';
+import { createBurnRateMonitor, createErrorBudget, createHealthMonitor } from './index.js';
+import { recordingBus } from './test-helpers.js';
 
 describe('health monitor resources', () => {
+  it('starts no timer while idle: not at construction, not after register, not after a settled runOnce', async () => {
+    const clock = createVirtualClock();
+    const { events } = recordingBus();
+    const monitor = createHealthMonitor({ clock, events, intervalMs: 1_000 });
+    monitor.register({ name: 'db', check: async () => 'PONG' });
+    monitor.register({ name: 'cpu', value: () => 1, max: 8 });
+    createErrorBudget({ slo: 0.999, windowMs: 60_000, clock, events }).record(false);
+    const burn = createBurnRateMonitor({ slo: 0.999, clock, events });
+    burn.record(false);
+    burn.evaluate();
+    expect(clock.pendingTimers).toBe(0);
+    await monitor.runOnce();
+    expect(clock.pendingTimers).toBe(0);
+    await clock.advance(60_000);
+    expect(monitor.status('db')?.runs).toBe(1);
+  });
+
   it('keeps memory flat over many runs and leaves no timer behind', async () => {
     const clock = createVirtualClock();
     const monitor = createHealthMonitor({ clock, events: createEventBus(), timeoutMs: 1_000, historySize: 50 });
@@ -45,5 +65,20 @@ describe('health monitor resources', () => {
     await run;
     expect(signal?.aborted).toBe(true);
     expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('browser safety', () => {
+  it('the main entry imports nothing from node:, prom-client or ioredis, nor does core', () => {
+    const dirs = [new URL('.', import.meta.url).pathname, new URL('../../core/src/', import.meta.url).pathname];
+    const offending: string[] = [];
+    for (const dir of dirs) {
+      for (const file of readdirSync(dir)) {
+        if (!file.endsWith('.ts') || file.includes('.test') || file.startsWith('test-') || file === 'testing.ts') continue;
+        const text = readFileSync(join(dir, file), 'utf8');
+        if (/(from\s+|import\(|require\()\s*['"](node:|prom-client|ioredis)/.test(text)) offending.push(join(dir, file));
+      }
+    }
+    expect(offending).toEqual([]);
   });
 });

@@ -108,6 +108,29 @@ describe('running checks', () => {
     expect(monitor.status('string')?.healthy).toBe(true);
     expect(monitor.status('sync')?.healthy).toBe(true);
   });
+
+  it('records a synchronously throwing check at once, while a hung one ends the run at its timeout', async () => {
+    const { clock, monitor, ofType } = setup({ timeoutMs: 2_000 });
+    monitor.register({
+      name: 'sync-throw',
+      check: () => {
+        throw new TypeError('driver not loaded');
+      },
+    });
+    monitor.register({ name: 'hangs', check: () => new Promise(() => {}) });
+    const run = track(monitor.runOnce());
+    await clock.flush();
+    expect(monitor.status('sync-throw')).toMatchObject({ state: 'unhealthy', durationMs: 0 });
+    expect(monitor.status('hangs')?.state).toBe('unknown');
+    await clock.advance(1_999);
+    expect(run.settled).toBe(false);
+    await clock.advance(1);
+    expect(run.settled).toBe(true);
+    expect(run.value?.checks.hangs).toMatchObject({ status: 'fail', code: 'HEALTH_CHECK_TIMEOUT', durationMs: 2_000 });
+    expect(run.value?.checks['sync-throw']).toMatchObject({ status: 'fail', error: 'driver not loaded', code: null });
+    expect(ofType('health.check').map((e) => e.result)).toEqual(['failure', 'timeout']);
+    expect(clock.pendingTimers).toBe(0);
+  });
 });
 
 describe('threshold checks', () => {
@@ -441,6 +464,26 @@ describe('start and stop', () => {
     expect(run.settled).toBe(true);
   });
 
+  it('a listener that calls runOnce() while a run is starting joins that run: no check runs twice', async () => {
+    const { clock, events, monitor } = setup();
+    let aCalls = 0;
+    let bCalls = 0;
+    monitor.register({ name: 'a', check: () => void aCalls++ }); // settles synchronously: its event reaches the listener mid-start
+    monitor.register({ name: 'b', check: () => void bCalls++ });
+    let joined: ReturnType<typeof track> | undefined;
+    events.on('health.check', () => {
+      joined ??= track(monitor.runOnce());
+    });
+    const report = await monitor.runOnce();
+    await clock.flush();
+    expect(aCalls).toBe(1);
+    expect(bCalls).toBe(1);
+    expect(monitor.status('a')?.runs).toBe(1);
+    expect(monitor.status('b')?.runs).toBe(1);
+    expect(joined?.settled).toBe(true);
+    expect(joined?.value).toEqual(report);
+  });
+
   it('a listener that calls stop() during the first run leaves no timer behind', async () => {
     const { clock, events, monitor } = setup({ intervalMs: 1_000 });
     events.on('health.check', () => monitor.stop());
@@ -588,6 +631,31 @@ describe('runOnce', () => {
     await monitor.runOnce();
     expect(calls).toBe(3);
     expect(() => monitor.runOnce({ maxAgeMs: -1 })).toThrow(/maxAgeMs/);
+  });
+
+  it('runs a check registered while a scheduled run is in progress, in a follow-up run once that run ends', async () => {
+    const { clock, monitor } = setup({ intervalMs: 60_000, timeoutMs: 5_000 });
+    const slow = manual<void>();
+    let slowCalls = 0;
+    monitor.register({ name: 'slow', check: () => (slowCalls++, slow.promise) });
+    monitor.start(); // a run in progress, waiting on "slow"
+    let addedCalls = 0;
+    monitor.register({ name: 'added', check: () => void addedCalls++ });
+    const first = track(monitor.runOnce());
+    const second = track(monitor.runOnce());
+    await clock.flush();
+    // Runs never overlap: the follow-up waits for the run in progress.
+    expect(addedCalls).toBe(0);
+    expect(slowCalls).toBe(1);
+    slow.resolve();
+    await clock.flush();
+    expect(first.settled).toBe(true);
+    expect(addedCalls).toBe(1); // one follow-up run shared by both calls
+    expect(slowCalls).toBe(2);
+    expect(first.value?.checks.added?.status).toBe('pass');
+    expect(first.value?.checks.slow?.status).toBe('pass');
+    expect(second.value).toEqual(first.value);
+    monitor.stop();
   });
 
   it('resolves at once with no checks', async () => {

@@ -32,8 +32,9 @@ export interface HealthMonitor {
   readonly running: boolean;
   /**
    * Adds a check (validated at once: `INVALID_OPTIONS` for a bad definition or a name already in
-   * use). It joins the next run; its state is `'unknown'` until then. Returns a function that
-   * removes it again (aborting its run in flight, whose result is then ignored).
+   * use). It joins the next run (a `runOnce()` includes it); its state is `'unknown'` until then.
+   * Returns a function that removes it again (aborting its run in flight, whose result is then
+   * ignored).
    */
   register(definition: HealthCheckDefinition): () => void;
   /**
@@ -49,7 +50,9 @@ export interface HealthMonitor {
   stop(): void;
   /**
    * Runs every check now and resolves with the report once all have passed, failed or timed out.
-   * Never rejects. A call while a run is in progress joins that run instead of starting another.
+   * Never rejects. A call while a run is in progress joins that run instead of starting another
+   * (runs never overlap); when checks were registered after that run started, it then waits for
+   * one follow-up run of every check, which starts when the run in progress ends.
    */
   runOnce(options?: RunOnceOptions): Promise<HealthReport>;
   /** The status of one check; undefined when no check has that name. */
@@ -94,6 +97,16 @@ export interface HealthMonitorOptions {
   readonly events?: EventBus | undefined;
 }
 
+/** One run of the checks. */
+interface Run {
+  /** Settles when every check of the run has passed, failed, timed out or been cancelled. */
+  readonly done: Promise<void>;
+  /** The checks the run started with (registered before it began). */
+  readonly checks: ReadonlySet<CheckEntry>;
+  /** A run that starts once this one has ended, for `runOnce` calls that need checks this run lacks. */
+  followUp: Promise<void> | undefined;
+}
+
 const OWNER = 'createHealthMonitor';
 const KNOWN = [
   'name',
@@ -119,8 +132,8 @@ class HealthMonitorImpl implements HealthMonitor {
   readonly #checks = new Map<string, CheckEntry>();
   #timer: TimerHandle | undefined = undefined;
   #running = false;
-  /** The run in progress, if any. */
-  #current: Promise<void> | undefined = undefined;
+  /** The run in progress, if any. Set before its first check starts, so listeners see it. */
+  #current: Run | undefined = undefined;
   /** Bumped by `stop()`, so a run that is starting when it is called starts no more checks. */
   #generation = 0;
 
@@ -183,7 +196,7 @@ class HealthMonitorImpl implements HealthMonitor {
   runOnce(options?: RunOnceOptions): Promise<HealthReport> {
     const maxAgeMs = options?.maxAgeMs === undefined ? 0 : checkInteger(`${this.name}.runOnce`, 'maxAgeMs', options.maxAgeMs, { min: 0 });
     if (maxAgeMs > 0 && this.#freshWithin(maxAgeMs)) return Promise.resolve(this.report());
-    return (this.#current ?? this.#startRun()).then(() => this.report());
+    return this.#runAll().then(() => this.report());
   }
 
   status(name: string): HealthCheckStatus | undefined {
@@ -211,8 +224,25 @@ class HealthMonitorImpl implements HealthMonitor {
   /** Schedules the next tick first (so a listener that calls `stop()` during the run clears it), then runs unless a run is in progress. */
   #tick = (): void => {
     this.#timer = unrefTimer(this.#clock.setTimeout(this.#tick, this.#intervalMs));
-    if (this.#current === undefined) void this.#startRun();
+    if (this.#current === undefined) this.#startRun();
   };
+
+  /**
+   * Resolves once a run that includes every check registered now has ended: the run in progress
+   * when it has them all, else a follow-up run that starts when it ends (runs never overlap), else
+   * a new run.
+   */
+  #runAll(): Promise<void> {
+    const current = this.#current;
+    if (current === undefined) return this.#startRun().done;
+    for (const entry of this.#checks.values()) {
+      if (!current.checks.has(entry)) {
+        current.followUp ??= current.done.then(() => this.#runAll());
+        return current.followUp;
+      }
+    }
+    return current.done;
+  }
 
   #freshWithin(maxAgeMs: number): boolean {
     const oldest = this.#clock.now() - maxAgeMs;
@@ -222,18 +252,29 @@ class HealthMonitorImpl implements HealthMonitor {
     return true;
   }
 
-  #startRun(): Promise<void> {
+  #startRun(): Run {
     const generation = this.#generation;
+    const checks = new Set(this.#checks.values());
     const runs: Promise<void>[] = [];
-    for (const entry of this.#checks.values()) {
-      if (this.#generation !== generation) break;
-      runs.push(this.#runCheck(entry));
+    let started!: () => void;
+    const allStarted = new Promise<void>((resolve) => (started = resolve));
+    const run: Run = {
+      checks,
+      followUp: undefined,
+      done: allStarted
+        .then(() => Promise.all(runs))
+        .then(() => {
+          if (this.#current === run) this.#current = undefined;
+        }),
+    };
+    // The run is current before its first check starts: a check that settles synchronously emits
+    // events, and a listener that calls runOnce() then joins this run instead of starting another.
+    this.#current = run;
+    for (const entry of checks) {
+      if (this.#generation !== generation) break; // stop() from a listener: start no more checks
+      if (!entry.removed) runs.push(this.#runCheck(entry));
     }
-    const run: Promise<void> = Promise.all(runs).then(() => {
-      if (this.#current === run) this.#current = undefined;
-    });
-    // Checks that settle synchronously have already recorded; the run still completes asynchronously.
-    if (this.#generation === generation) this.#current = run;
+    started();
     return run;
   }
 

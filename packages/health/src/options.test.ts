@@ -4,6 +4,17 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createBurnRateMonitor, createErrorBudget, createHealthMonitor } from './index.js';
 
+/** The message of an INVALID_OPTIONS error, or a description of whatever else happened. */
+function messageOf(make: () => unknown): string {
+  try {
+    make();
+  } catch (error) {
+    if (isXError(error, 'INVALID_OPTIONS')) return error.message;
+    return `threw non-INVALID_OPTIONS ${String(error)}`;
+  }
+  return 'accepted';
+}
+
 /** The option an INVALID_OPTIONS error names, or a description of whatever else happened. */
 function rejectedOption(make: () => unknown): string {
   try {
@@ -187,5 +198,28 @@ describe('createBurnRateMonitor options', () => {
     expect(rejectedOption(make({ bucketsPerWindow: 0 }))).toBe('bucketsPerWindow');
     expect(rejectedOption(make({ bucketsPerWindow: 7 }))).toBe('windows[0].longWindowMs');
     expect(rejectedOption(make({ minRequests: 0 }))).toBe('minRequests');
+  });
+});
+
+describe('INVALID_OPTIONS messages', () => {
+  it('name the option, the allowed range and the value, and accept the boundaries', () => {
+    expect(messageOf(() => createErrorBudget({ slo: 1.5 }))).toMatch(/"slo".*\(0, 1\).*got 1\.5/);
+    expect(messageOf(() => createErrorBudget({ slo: 0.999, windowMs: 1_000, bucketMs: 3 }))).toMatch(/"bucketMs".*divides windowMs \(1000\).*got 3/);
+    expect(messageOf(() => createHealthMonitor({ clock, intervalMs: 2 ** 31 }))).toMatch(/"intervalMs".*\[1, 2147483647\].*got 2147483648/);
+    expect(messageOf(() => createHealthMonitor({ clock, historySize: 10_001 }))).toMatch(/"historySize".*\[1, 10000\].*got 10001/);
+    expect(
+      messageOf(() =>
+        createBurnRateMonitor({ slo: 0.999, windows: [{ severity: 'page', longWindowMs: 3_600_000, shortWindowMs: 300_000, threshold: 0 }] }),
+      ),
+    ).toMatch(/"windows\[0\]\.threshold".*> 0.*got 0/);
+    expect(messageOf(() => createBurnRateMonitor({ slo: 0.999, minRequests: 0 }))).toMatch(/"minRequests".*got 0/);
+    const monitor = createHealthMonitor({ clock });
+    expect(messageOf(() => monitor.register({ name: 't', value: () => 1, min: 5, max: 1 }))).toMatch(/"max".*>= 5.*got 1/);
+    expect(messageOf(() => monitor.register({ name: 't', check: () => true, timeoutMs: 0 }))).toMatch(/"timeoutMs".*got 0/);
+    const budget = createErrorBudget({ slo: 0.999, clock });
+    expect(messageOf(() => budget.recordMany(-1, 0))).toMatch(/"successes".*got -1/);
+    // Boundaries that must be accepted.
+    expect(messageOf(() => createHealthMonitor({ clock, intervalMs: 2 ** 31 - 1, timeoutMs: 1, historySize: 10_000, failureThreshold: 1_000 }))).toBe('accepted');
+    expect(messageOf(() => createErrorBudget({ slo: 0.999, windowMs: 100_000, bucketMs: 1 }))).toBe('accepted');
   });
 });

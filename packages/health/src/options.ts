@@ -34,24 +34,6 @@ export function checkDuration(owner: string, option: string, value: unknown, max
 }
 
 /**
- * The allowed error rate `1 − slo`, snapped to the decimal the user meant when floating point
- * noise is the only difference: `1 − 0.999` is `0.0010000000000000009` in binary, which would make
- * one failure in 2 000 requests consume 0.4999999999999996 of the budget instead of 0.5. The
- * snapped value is used only when `1 − snapped` gives back exactly the same `slo`, so it is an
- * equally correct reading of the user's number.
- *
- * @example
- * ```ts
- * allowedErrorRate(0.999); // 0.001, not 0.0010000000000000009
- * ```
- */
-export function allowedErrorRate(slo: number): number {
-  const raw = 1 - slo;
-  const snapped = Math.round(raw * 1e15) / 1e15;
-  return snapped > 0 && 1 - snapped === slo ? snapped : raw;
-}
-
-/**
  * `value`, or `fallback` when it is undefined. Unlike `??`, a `null` is kept, so validation
  * rejects it instead of quietly using the default.
  *
