@@ -2,7 +2,7 @@ import { InvalidOptionsError, checkBoolean, checkOptionKeys, checkString, defaul
 import type { EventBus, XEvent } from '@x/core';
 import { register as globalRegistry } from 'prom-client';
 import type { Registry } from 'prom-client';
-import { Families, defaultBuckets } from './families.js';
+import { Families, resolveBuckets } from './families.js';
 import type { MetricBuckets } from './families.js';
 import { breakerSource } from './sources/breaker.js';
 import { bulkheadSource } from './sources/bulkhead.js';
@@ -22,9 +22,12 @@ export interface CollectMetricsOptions {
   readonly registry?: Registry;
   /** Prefix of every metric name, joined with `_` (`'dwcp'` gives `dwcp_circuit_breaker_state`). Default `'x'`; `''` for none. */
   readonly prefix?: string;
-  /** Bus to subscribe to. Default: the process-wide `defaultEventBus()`. */
+  /** Bus to subscribe to (an `EventBus`: `on`, `emit`, `hasListeners`). Default: the process-wide `defaultEventBus()`. */
   readonly bus?: EventBus;
-  /** Histogram buckets in seconds. */
+  /**
+   * Histogram buckets in seconds; each kind given replaces its default: a non-empty array of finite
+   * numbers >= 0 in strictly increasing order (anything else fails with `INVALID_OPTIONS`).
+   */
   readonly buckets?: Partial<MetricBuckets>;
   /**
    * Record call durations (`circuit_breaker_request_duration_seconds`). Default false: without it
@@ -50,8 +53,11 @@ const active = new WeakMap<Registry, Set<string>>();
  * only for packages that emitted something or have a live instance, so installing packages one at
  * a time never produces empty families. Gauges (breaker state, bulkhead occupancy, error budgets,
  * health status) are read at scrape time; counters and histograms follow events. Labels are
- * instance names and small enums, never keys. A failure inside the exporter is counted in
- * `<prefix>_metrics_errors_total` and never reaches the code that emitted the event.
+ * instance names and small enums, never keys. Counters never decrease (an instance reset is
+ * counted from 0) and instances sharing a name share their series. A failure inside the exporter
+ * (an event it cannot record, an instance it cannot read) is counted in
+ * `<prefix>_metrics_errors_total` and never reaches the code that emitted the event or the scrape.
+ * Options are all checked first: a call that throws leaves nothing registered or reserved.
  *
  * @example
  * ```ts
@@ -64,14 +70,18 @@ const active = new WeakMap<Registry, Set<string>>();
  * ```
  */
 export function collectMetrics(options: CollectMetricsOptions = {}): MetricsCollector {
+  // Every option is checked before the registry/prefix pair is reserved.
   checkOptionKeys('collectMetrics', options, ['registry', 'prefix', 'bus', 'buckets', 'durations']);
-  const registry = options.registry ?? globalRegistry;
+  const registry = checkRegistry(options.registry);
   const prefix = options.prefix ?? 'x';
   if (prefix !== '') checkString('collectMetrics', 'prefix', prefix);
   if (!/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
     throw new InvalidOptionsError('collectMetrics', 'prefix', prefix, 'a Prometheus name prefix matching [a-zA-Z_:][a-zA-Z0-9_:]*');
   }
-  const bus = options.bus ?? defaultEventBus();
+  const bus = checkBus(options.bus);
+  const durations = checkBoolean('collectMetrics', 'durations', options.durations ?? false);
+  const buckets = resolveBuckets('collectMetrics', options.buckets);
+
   const prefixes = active.get(registry) ?? new Set<string>();
   if (prefixes.has(prefix)) {
     throw new InvalidOptionsError(
@@ -84,12 +94,38 @@ export function collectMetrics(options: CollectMetricsOptions = {}): MetricsColl
   prefixes.add(prefix);
   active.set(registry, prefixes);
 
-  const durations = options.durations ?? false;
-  if (typeof durations !== 'boolean') checkBoolean('collectMetrics', 'durations', durations);
-  const families = new Families(registry, prefix, { ...defaultBuckets, ...options.buckets }, durations);
+  const families = new Families(registry, prefix, bus, buckets, durations);
+  const unsubscribers: Array<() => void> = [];
+  const release = () => {
+    for (const off of unsubscribers.splice(0)) off();
+    families.removeAll();
+    prefixes.delete(prefix);
+  };
+  try {
+    return start(families, bus, durations, unsubscribers, release);
+  } catch (error) {
+    // Whatever failed (a name already taken in the registry, a broken bus), nothing stays behind.
+    release();
+    throw error;
+  }
+}
+
+function start(
+  families: Families,
+  bus: EventBus,
+  durations: boolean,
+  unsubscribers: Array<() => void>,
+  release: () => void,
+): MetricsCollector {
   const exporterErrors = families
-    .counter('metrics_errors_total', 'Events the metrics exporter failed to record (a bug or a malformed event; never thrown to the emitter).')
+    .counter(
+      'metrics_errors_total',
+      'Events the metrics exporter failed to record and tracked instances it failed to read at scrape time (never thrown to the emitter or the scraper).',
+    )
     .cell('', {});
+  families.onReadError = () => {
+    exporterErrors.value++;
+  };
   const listenerErrors = families.counter('event_listener_errors_total', 'Event listeners that threw, by the type of event they were handling.');
   const bySource = new Map<string, SourceMetrics>();
 
@@ -98,7 +134,8 @@ export function collectMetrics(options: CollectMetricsOptions = {}): MetricsColl
     if (metrics === undefined) {
       const known = BY_NAME.get(source);
       if (known === undefined) return undefined;
-      metrics = known.create(families, bus);
+      // All or nothing: a failure leaves none of this package's families registered.
+      metrics = families.atomically(() => known.create(families, bus));
       bySource.set(source, metrics);
     }
     return metrics;
@@ -113,10 +150,10 @@ export function collectMetrics(options: CollectMetricsOptions = {}): MetricsColl
     }
   };
 
-  for (const { source } of bus.tracked()) ensure(source);
+  if (typeof bus.tracked === 'function') for (const { source } of bus.tracked()) ensure(source);
   // Only the types the exporter records: a package skips building events nobody listens to.
   const subscribe = bus.on as (type: string, listener: (event: XEvent) => void) => () => void;
-  const unsubscribers = [
+  unsubscribers.push(
     bus.on('core.listener_error', (event) => {
       const type = event.eventType;
       listenerErrors.cell(type, { event_type: type }).value++;
@@ -128,11 +165,8 @@ export function collectMetrics(options: CollectMetricsOptions = {}): MetricsColl
         exporterErrors.value++;
       }
     }),
-    ...SOURCES.flatMap((source) => source.events(durations).map((type) => subscribe(type, onSourceEvent))),
-  ];
-  const unsubscribe = () => {
-    for (const off of unsubscribers) off();
-  };
+  );
+  for (const source of SOURCES) for (const type of source.events(durations)) unsubscribers.push(subscribe(type, onSourceEvent));
   let stopped = false;
 
   return {
@@ -142,11 +176,39 @@ export function collectMetrics(options: CollectMetricsOptions = {}): MetricsColl
     stop() {
       if (stopped) return;
       stopped = true;
-      unsubscribe();
-      families.removeAll();
-      prefixes.delete(prefix);
+      release();
     },
   };
+}
+
+function checkRegistry(value: unknown): Registry {
+  if (value === undefined) return globalRegistry;
+  const registry = value as Partial<Registry> | null;
+  if (
+    typeof registry !== 'object' ||
+    registry === null ||
+    typeof registry.registerMetric !== 'function' ||
+    typeof registry.removeSingleMetric !== 'function'
+  ) {
+    throw new InvalidOptionsError('collectMetrics', 'registry', value, "a prom-client Registry (registerMetric, removeSingleMetric)");
+  }
+  return registry as Registry;
+}
+
+/** Like core's `checkEvents`, naming this option (`bus`). `tracked` may be missing (an older bus). */
+function checkBus(value: unknown): EventBus {
+  if (value === undefined) return defaultEventBus();
+  const bus = value as Partial<EventBus> | null;
+  if (
+    typeof bus !== 'object' ||
+    bus === null ||
+    typeof bus.on !== 'function' ||
+    typeof bus.emit !== 'function' ||
+    typeof bus.hasListeners !== 'function'
+  ) {
+    throw new InvalidOptionsError('collectMetrics', 'bus', value, 'an EventBus (on, emit, hasListeners), e.g. createEventBus() or defaultEventBus()');
+  }
+  return bus as EventBus;
 }
 
 /**

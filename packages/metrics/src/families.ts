@@ -1,3 +1,5 @@
+import { InvalidOptionsError } from '@x/core';
+import type { EventBus, TrackedInstance } from '@x/core';
 import type { Registry } from 'prom-client';
 
 /** Histogram buckets, in seconds, per kind of measurement. */
@@ -20,6 +22,43 @@ export const defaultBuckets: MetricBuckets = {
   durationSeconds: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   delaySeconds: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
 };
+
+const BUCKET_KINDS = ['durationSeconds', 'delaySeconds'] as const;
+const BUCKET_RANGE = 'a non-empty array of finite numbers >= 0 (seconds) in strictly increasing order';
+
+/**
+ * Validates the `buckets` option and merges it over {@link defaultBuckets}; throws
+ * `INVALID_OPTIONS` naming the option, the value and the allowed range. Returns copies, so
+ * changing the caller's arrays afterwards changes nothing.
+ */
+export function resolveBuckets(owner: string, value: unknown): MetricBuckets {
+  if (value === undefined) return defaultBuckets;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidOptionsError(owner, 'buckets', value, `an object with ${BUCKET_KINDS.join(' and/or ')} (each ${BUCKET_RANGE})`);
+  }
+  const given = value as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!(BUCKET_KINDS as readonly string[]).includes(key)) {
+      throw new InvalidOptionsError(owner, `buckets.${key}`, given[key], `absent: buckets has no such kind (known: ${BUCKET_KINDS.join(', ')})`);
+    }
+  }
+  const resolved: Record<(typeof BUCKET_KINDS)[number], readonly number[]> = { ...defaultBuckets };
+  for (const kind of BUCKET_KINDS) {
+    const bounds = given[kind];
+    if (bounds === undefined) continue;
+    const option = `buckets.${kind}`;
+    if (!Array.isArray(bounds) || bounds.length === 0) throw new InvalidOptionsError(owner, option, bounds, BUCKET_RANGE);
+    bounds.forEach((bound: unknown, i) => {
+      const previous = i === 0 ? undefined : (bounds[i - 1] as number);
+      if (typeof bound !== 'number' || !Number.isFinite(bound) || bound < 0 || (previous !== undefined && !(bound > previous))) {
+        const range = previous === undefined ? 'a finite number >= 0 (seconds)' : `a finite number > ${previous} (the previous bucket): buckets must be ${BUCKET_RANGE}`;
+        throw new InvalidOptionsError(owner, `${option}[${i}]`, bound, range);
+      }
+    });
+    resolved[kind] = Object.freeze([...(bounds as number[])]);
+  }
+  return resolved;
+}
 
 type Labels = Readonly<Record<string, string>>;
 
@@ -88,7 +127,13 @@ abstract class Family<C> implements RegistryMetric {
   protected abstract values(): Value[];
   abstract reset(): void;
 
+  /** Whether `get()` reads the values only after the other families of a scrape were read. */
+  protected readonly readsLast: boolean = false;
+
   async get() {
+    // prom-client calls every family's get() before awaiting any: the event-fed families yield once,
+    // so the computed ones have run and a read error they count shows in this very scrape.
+    if (this.readsLast) await undefined;
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.values() };
   }
 }
@@ -96,6 +141,7 @@ abstract class Family<C> implements RegistryMetric {
 /** A counter family; sources keep the cells they update, so an event costs an increment. */
 export class CounterFamily extends Family<CounterCell> {
   readonly type = 'counter' as const;
+  protected override readonly readsLast = true;
 
   /** The series for `key` (any string unique per label set), created with `labels` on first use. */
   cell(key: string, labels: Labels): CounterCell {
@@ -119,11 +165,13 @@ export class CounterFamily extends Family<CounterCell> {
 /** A histogram family with fixed bucket bounds (seconds). */
 export class HistogramFamily extends Family<HistogramCell> {
   readonly type = 'histogram' as const;
+  protected override readonly readsLast = true;
   readonly #bounds: readonly number[];
 
   constructor(name: string, help: string, bounds: readonly number[]) {
     super(name, help);
-    this.#bounds = [...bounds].sort((a, b) => a - b);
+    // Validated by collectMetrics: finite, >= 0, strictly increasing.
+    this.#bounds = [...bounds];
   }
 
   cell(key: string, labels: Labels): HistogramCell {
@@ -159,27 +207,142 @@ export class HistogramFamily extends Family<HistogramCell> {
   }
 }
 
+/** Reports one series of a tracked instance: its labels and its value. */
+export type SetSample<L extends string> = (labels: Readonly<Record<L, string>>, value: number) => void;
+/** Reads one tracked instance at scrape time, reporting each of its series through `set`. */
+export type ReadInstance<L extends string> = (tracked: TrackedInstance, set: SetSample<L>) => void;
 /**
- * A family computed at scrape time by `read`, which reports each series through `set`: gauges, and
- * counters whose totals the instances keep themselves (so recording them costs calls nothing).
+ * How a gauge combines the series of live instances that share a label set (two breakers named
+ * alike): `max` and `min` keep the worst one (the highest state, the lowest health or budget
+ * left), `sum` adds them (running calls, queue lengths, limits).
  */
-export class ComputedFamily extends Family<never> {
-  readonly type: 'gauge' | 'counter';
-  readonly #read: (set: (labels: Labels, value: number) => void) => void;
+export type GaugeMerge = 'max' | 'min' | 'sum';
 
-  constructor(type: 'gauge' | 'counter', name: string, help: string, read: (set: (labels: Labels, value: number) => void) => void) {
+interface Sample {
+  readonly labels: Labels;
+  readonly value: number;
+}
+
+/** One string per label set, whatever the order its labels were given in. */
+const labelKey = (labels: Labels): string => JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/**
+ * A family computed at scrape time from the live instances of one package: gauges, and counters
+ * whose totals the instances keep themselves (so recording them costs calls nothing). An instance
+ * whose read throws is skipped (its samples are dropped and it is counted through `onError`), so
+ * one broken instance never fails the scrape.
+ */
+abstract class ComputedFamily extends Family<never> {
+  readonly #instances: () => Iterable<TrackedInstance>;
+  readonly #read: ReadInstance<string>;
+  readonly #onError: () => void;
+
+  constructor(name: string, help: string, instances: () => Iterable<TrackedInstance>, read: ReadInstance<string>, onError: () => void) {
     super(name, help);
-    this.type = type;
+    this.#instances = instances;
     this.#read = read;
+    this.#onError = onError;
   }
 
-  protected values(): Value[] {
-    const values: Value[] = [];
-    this.#read((labels, value) => values.push({ labels, value }));
-    return values;
+  /** The live instances, each with its samples (`undefined` when reading it threw). */
+  protected readAll(): Array<{ readonly instance: object; readonly samples: Sample[] | undefined }> {
+    let instances: TrackedInstance[];
+    try {
+      instances = [...this.#instances()];
+    } catch {
+      this.#onError();
+      return [];
+    }
+    return instances.map((tracked) => {
+      const samples: Sample[] = [];
+      try {
+        this.#read(tracked, (labels, value) => {
+          if (typeof value === 'number' && !Number.isNaN(value)) samples.push({ labels, value });
+        });
+      } catch {
+        this.#onError();
+        return { instance: tracked.instance, samples: undefined };
+      }
+      return { instance: tracked.instance, samples };
+    });
   }
 
   reset(): void {}
+}
+
+/** A gauge read at scrape time; instances sharing a label set are combined by its {@link GaugeMerge}. */
+export class ComputedGaugeFamily extends ComputedFamily {
+  readonly type = 'gauge' as const;
+  readonly #merge: GaugeMerge;
+
+  constructor(name: string, help: string, merge: GaugeMerge, instances: () => Iterable<TrackedInstance>, read: ReadInstance<string>, onError: () => void) {
+    super(name, help, instances, read, onError);
+    this.#merge = merge;
+  }
+
+  protected values(): Value[] {
+    const merged = new Map<string, { labels: Labels; value: number }>();
+    for (const { samples } of this.readAll()) {
+      for (const { labels, value } of samples ?? []) {
+        const key = labelKey(labels);
+        const seen = merged.get(key);
+        if (seen === undefined) merged.set(key, { labels, value });
+        else if (this.#merge === 'sum') seen.value += value;
+        else if (this.#merge === 'max') seen.value = Math.max(seen.value, value);
+        else seen.value = Math.min(seen.value, value);
+      }
+    }
+    return [...merged.values()];
+  }
+}
+
+/**
+ * A counter read at scrape time from totals the instances keep. The exporter keeps its own
+ * monotonic count per label set: it remembers the totals it last saw from each instance and adds
+ * only what they grew by; a total lower than last time means the instance was reset (a breaker's
+ * `reset()` clears its totals), so the new value is what happened since. Instances sharing a label
+ * set add up. A series disappears once no live instance reports it.
+ */
+export class ComputedCounterFamily extends ComputedFamily {
+  readonly type = 'counter' as const;
+  /** Per instance: the total last seen for each label set. */
+  readonly #lastSeen = new WeakMap<object, Map<string, number>>();
+  /** Per label set: the exported, never-decreasing value. */
+  readonly #totals = new Map<string, { readonly labels: Labels; value: number }>();
+
+  protected values(): Value[] {
+    const live = new Map<string, { readonly labels: Labels; value: number }>();
+    for (const { instance, samples } of this.readAll()) {
+      let last = this.#lastSeen.get(instance);
+      if (samples === undefined) {
+        // Unreadable this time: what it contributed before still stands, unchanged.
+        for (const key of last?.keys() ?? []) {
+          const total = this.#totals.get(key);
+          if (total !== undefined) live.set(key, total);
+        }
+        continue;
+      }
+      if (last === undefined) {
+        last = new Map();
+        this.#lastSeen.set(instance, last);
+      }
+      for (const { labels, value } of samples) {
+        if (!(value >= 0) || !Number.isFinite(value)) continue;
+        const key = labelKey(labels);
+        const previous = last.get(key) ?? 0;
+        last.set(key, value);
+        let total = this.#totals.get(key);
+        if (total === undefined) {
+          total = { labels, value: 0 };
+          this.#totals.set(key, total);
+        }
+        total.value += value >= previous ? value - previous : value;
+        live.set(key, total);
+      }
+    }
+    for (const key of this.#totals.keys()) if (!live.has(key)) this.#totals.delete(key);
+    return [...live.values()].map(({ labels, value }) => ({ labels, value }));
+  }
 }
 
 /**
@@ -189,14 +352,18 @@ export class ComputedFamily extends Family<never> {
 export class Families {
   readonly #registry: Registry;
   readonly #prefix: string;
+  readonly #bus: EventBus;
   readonly #names: string[] = [];
   readonly buckets: MetricBuckets;
   /** Whether call durations are recorded (it makes every observed call read the clock twice). */
   readonly durations: boolean;
+  /** Called when a tracked instance cannot be read at scrape time (counted, never thrown). */
+  onReadError: () => void = () => {};
 
-  constructor(registry: Registry, prefix: string, buckets: MetricBuckets, durations: boolean) {
+  constructor(registry: Registry, prefix: string, bus: EventBus, buckets: MetricBuckets, durations: boolean) {
     this.#registry = registry;
     this.#prefix = prefix;
+    this.#bus = bus;
     this.buckets = buckets;
     this.durations = durations;
   }
@@ -213,28 +380,56 @@ export class Families {
     return this.#register(new HistogramFamily(this.name(suffix), help, buckets));
   }
 
-  /** A gauge read at scrape time. */
-  gauge<L extends string>(suffix: string, help: string, read: (set: (labels: Record<L, string>, value: number) => void) => void): ComputedFamily {
-    return this.#register(new ComputedFamily('gauge', this.name(suffix), help, read as (set: (labels: Labels, value: number) => void) => void));
+  /** A gauge read at scrape time from each live instance of `source`; see {@link GaugeMerge}. */
+  gauge<L extends string>(suffix: string, help: string, source: string, merge: GaugeMerge, read: ReadInstance<L>): ComputedGaugeFamily {
+    return this.#register(
+      new ComputedGaugeFamily(this.name(suffix), help, merge, this.#tracked(source), read as ReadInstance<string>, () => this.onReadError()),
+    );
   }
 
-  /** A counter whose totals are read at scrape time from the instances that keep them. */
-  computedCounter<L extends string>(
-    suffix: string,
-    help: string,
-    read: (set: (labels: Record<L, string>, value: number) => void) => void,
-  ): ComputedFamily {
-    return this.#register(new ComputedFamily('counter', this.name(suffix), help, read as (set: (labels: Labels, value: number) => void) => void));
+  /** A counter whose totals are read at scrape time from each live instance of `source`. */
+  computedCounter<L extends string>(suffix: string, help: string, source: string, read: ReadInstance<L>): ComputedCounterFamily {
+    return this.#register(
+      new ComputedCounterFamily(this.name(suffix), help, this.#tracked(source), read as ReadInstance<string>, () => this.onReadError()),
+    );
+  }
+
+  /**
+   * Runs `create` (which registers some families) all or nothing: if it throws, the families it
+   * registered are unregistered before the error propagates, so a retry starts from scratch.
+   */
+  atomically<T>(create: () => T): T {
+    const before = this.#names.length;
+    try {
+      return create();
+    } catch (error) {
+      for (const name of this.#names.splice(before)) this.#registry.removeSingleMetric(name);
+      throw error;
+    }
   }
 
   removeAll(): void {
-    for (const name of this.#names) this.#registry.removeSingleMetric(name);
-    this.#names.length = 0;
+    for (const name of this.#names.splice(0)) this.#registry.removeSingleMetric(name);
+  }
+
+  #tracked(source: string): () => Iterable<TrackedInstance> {
+    const bus = this.#bus;
+    return () => (typeof bus.tracked === 'function' ? bus.tracked(source) : []);
   }
 
   #register<M extends Family<unknown>>(metric: M): M {
-    // prom-client's registerMetric is typed for its own classes; ours has the shape it reads.
-    this.#registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+    try {
+      // prom-client's registerMetric is typed for its own classes; ours has the shape it reads.
+      this.#registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+    } catch {
+      // Another metric (not this collector's) holds the name.
+      throw new InvalidOptionsError(
+        'collectMetrics',
+        'prefix',
+        this.#prefix,
+        `a prefix whose metric names are free in this registry (${metric.name} is already registered there)`,
+      );
+    }
     this.#names.push(metric.name);
     return metric;
   }

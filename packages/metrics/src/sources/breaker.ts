@@ -13,25 +13,29 @@ export const breakerSource: Source = {
   // Results are counted by the breaker itself (`stats().totals`) and read at scrape time; events
   // are needed only for transitions and, when durations are on, for call timings.
   events: (durations) => (durations ? ['breaker.state_change', 'breaker.success', 'breaker.failure'] : ['breaker.state_change']),
-  create(families, bus) {
-    families.gauge<'name'>('circuit_breaker_state', 'Circuit breaker state: 0 closed, 1 half-open, 2 open (isolated reports 2).', (set) => {
-      for (const { name, instance } of bus.tracked('breaker')) {
+  create(families) {
+    // Two live breakers with the same name report the worse state (open over half-open over closed).
+    families.gauge<'name'>(
+      'circuit_breaker_state',
+      'Circuit breaker state: 0 closed, 1 half-open, 2 open (isolated reports 2).',
+      'breaker',
+      'max',
+      ({ name, instance }, set) => {
         // Reading `state` also applies a due open → half-open transition, as every read does.
         const value = STATE_VALUE[text((instance as { state?: unknown }).state)];
         if (value !== undefined) set({ name }, value);
-      }
-    });
+      },
+    );
     families.computedCounter<'name' | 'result'>(
       'circuit_breaker_requests_total',
       'Calls seen by the circuit breaker, by result (success, failure, rejected).',
-      (set) => {
-        for (const { name, instance } of bus.tracked('breaker')) {
-          const totals = (instance as Partial<BreakerLike>).stats?.().totals;
-          if (totals === undefined) continue;
-          set({ name, result: 'success' }, totals.successes);
-          set({ name, result: 'failure' }, totals.failures);
-          set({ name, result: 'rejected' }, totals.rejected);
-        }
+      'breaker',
+      ({ name, instance }, set) => {
+        const totals = (instance as Partial<BreakerLike>).stats?.().totals;
+        if (totals === undefined) return;
+        set({ name, result: 'success' }, totals.successes);
+        set({ name, result: 'failure' }, totals.failures);
+        set({ name, result: 'rejected' }, totals.rejected);
       },
     );
     const changes = families.counter('circuit_breaker_state_changes_total', 'Circuit breaker state transitions.');

@@ -1,3 +1,5 @@
+import type { TrackedInstance } from '@x/core';
+import type { SetSample } from '../families.js';
 import type { Source } from './types.js';
 import { seconds, text } from './types.js';
 
@@ -14,29 +16,37 @@ interface BudgetLike {
 export const healthSource: Source = {
   source: 'health',
   events: () => ['health.check', 'health.error_budget_exhausted', 'health.burn_rate_alert'],
-  create(families, bus) {
+  create(families) {
+    // Live monitors or budgets sharing a name report the worst of them: unhealthy over healthy, the
+    // least budget remaining and the most consumed.
     families.gauge<'checker' | 'check'>(
       'health_check_status',
       'Health check status: 1 healthy, 0 unhealthy (checks not yet run are omitted).',
-      (set) => {
-        for (const { name, instance } of bus.tracked('health')) {
-          if ((instance as Partial<MonitorLike>).kind !== 'health_monitor') continue;
-          for (const status of (instance as MonitorLike).statuses()) {
-            if (status.lastCheckedAt === undefined) continue;
-            set({ checker: name, check: status.name }, status.healthy ? 1 : 0);
-          }
+      'health',
+      'min',
+      ({ name, instance }, set) => {
+        if ((instance as Partial<MonitorLike>).kind !== 'health_monitor') return;
+        for (const status of (instance as MonitorLike).statuses()) {
+          if (status.lastCheckedAt === undefined) continue;
+          set({ checker: name, check: status.name }, status.healthy ? 1 : 0);
         }
       },
     );
-    const budgets = (field: 'remaining' | 'consumed') => (set: (l: { budget: string }, v: number) => void) => {
-      for (const { name, instance } of bus.tracked('health')) {
-        if ((instance as Partial<BudgetLike>).kind !== 'error_budget') continue;
+    const budgets =
+      (field: 'remaining' | 'consumed') =>
+      ({ name, instance }: TrackedInstance, set: SetSample<'budget'>): void => {
+        if ((instance as Partial<BudgetLike>).kind !== 'error_budget') return;
         const value = (instance as BudgetLike)[field];
         if (Number.isFinite(value)) set({ budget: name }, value);
-      }
-    };
-    families.gauge('error_budget_remaining', 'Share of the error budget left in the window (1 − consumed).', budgets('remaining'));
-    families.gauge('error_budget_consumed', 'Share of the error budget used in the window: failures ÷ (requests × (1 − SLO)).', budgets('consumed'));
+      };
+    families.gauge('error_budget_remaining', 'Share of the error budget left in the window (1 − consumed).', 'health', 'min', budgets('remaining'));
+    families.gauge(
+      'error_budget_consumed',
+      'Share of the error budget used in the window: failures ÷ (requests × (1 − SLO)).',
+      'health',
+      'max',
+      budgets('consumed'),
+    );
     const exhausted = families.counter('error_budget_exhausted_total', 'Times the error budget became exhausted.');
     const duration = families.histogram('health_check_duration_seconds', 'Duration of health checks.', families.buckets.durationSeconds);
     const total = families.counter('health_check_total', 'Health check runs, by result.');

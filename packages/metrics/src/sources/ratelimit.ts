@@ -12,17 +12,16 @@ export const ratelimitSource: Source = {
   // Decisions are counted by the limiter (`stats()`) and read at scrape time, so a limiter making
   // millions of decisions a second pays nothing for being observed; store trouble is rare.
   events: () => ['ratelimit.store_error', 'ratelimit.store_degraded'],
-  create(families, bus) {
+  create(families) {
     families.computedCounter<'limiter' | 'outcome'>(
       'ratelimit_requests_total',
       'Rate limiter decisions, by outcome (allowed, or the rejection reason: limited, store_unavailable, aborted).',
-      (set) => {
-        for (const { name, instance } of bus.tracked('ratelimit')) {
-          if (!isLimiter(instance)) continue;
-          const stats = instance.stats();
-          set({ limiter: name, outcome: 'allowed' }, stats.allowed);
-          for (const [reason, count] of Object.entries(stats.rejected)) set({ limiter: name, outcome: reason }, count);
-        }
+      'ratelimit',
+      ({ name, instance }, set) => {
+        if (!isLimiter(instance)) return;
+        const stats = instance.stats();
+        set({ limiter: name, outcome: 'allowed' }, stats.allowed);
+        for (const [reason, count] of Object.entries(stats.rejected)) set({ limiter: name, outcome: reason }, count);
       },
     );
     // Store events carry the store's name (`redisStore({ name })`), on the bus given to the store.

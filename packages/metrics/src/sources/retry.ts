@@ -16,27 +16,25 @@ export const retrySource: Source = {
   // Attempts and outcomes are counted by the policy (`stats()`) and read at scrape time; only the
   // backoff delays, which exist on the retry path alone, come from events.
   events: () => ['retry.scheduled'],
-  create(families, bus) {
+  create(families) {
     families.computedCounter<'policy' | 'attempt'>(
       'retry_attempts_total',
       'Attempts made, by attempt number (1 is the first call, 2 the first retry).',
-      (set) => {
-        for (const { name, instance } of bus.tracked('retry')) {
-          if (!isRetry(instance)) continue;
-          instance.stats().attempts.forEach((count, i) => set({ policy: name, attempt: String(i + 1) }, count));
-        }
+      'retry',
+      ({ name, instance }, set) => {
+        if (!isRetry(instance)) return;
+        instance.stats().attempts.forEach((count, i) => set({ policy: name, attempt: String(i + 1) }, count));
       },
     );
     families.computedCounter<'policy' | 'result'>(
       'retry_calls_total',
       'Executions whose first attempt failed, by result: succeeded_after_retry, or why the retry stopped (exhausted, deadline, budget, not_retryable, aborted).',
-      (set) => {
-        for (const { name, instance } of bus.tracked('retry')) {
-          if (!isRetry(instance)) continue;
-          const stats = instance.stats();
-          set({ policy: name, result: 'succeeded_after_retry' }, stats.succeededAfterRetry);
-          for (const [reason, count] of Object.entries(stats.gaveUp)) set({ policy: name, result: reason }, count);
-        }
+      'retry',
+      ({ name, instance }, set) => {
+        if (!isRetry(instance)) return;
+        const stats = instance.stats();
+        set({ policy: name, result: 'succeeded_after_retry' }, stats.succeededAfterRetry);
+        for (const [reason, count] of Object.entries(stats.gaveUp)) set({ policy: name, result: reason }, count);
       },
     );
     const delay = families.histogram('retry_backoff_delay_seconds', 'Backoff delay before each retry attempt.', families.buckets.delaySeconds);
