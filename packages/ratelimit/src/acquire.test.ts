@@ -2,9 +2,11 @@ import { getEventListeners } from 'node:events';
 import { createEventBus, isXError } from '@x/core';
 import type { Clock, XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
+import type { VirtualClock } from '@x/core/testing';
+import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { createRateLimiter } from './index.js';
-import type { RateLimitDecision, RateLimiterOptions } from './index.js';
+import type { RateLimitDecision, RateLimiterOptions, RateLimitStore, StoreRequest, StoreVerdict } from './index.js';
 import { MAX_PERIOD_MS } from './rule.js';
 
 function setup(options: Partial<RateLimiterOptions> = {}) {
@@ -124,32 +126,188 @@ describe('acquire: abort', () => {
     expect(seen[0]).toMatchObject({ type: 'ratelimit.rejected', reason: 'aborted' });
   });
 
-  it('stops waiting at once on abort, gives the reservation back and removes its listener', async () => {
+  it('stops waiting at once on abort, gives the last reservations back and removes its listener', async () => {
     const { clock, limiter, when, seen } = setup();
-    await limiter.acquire('k');
-    const controller = new AbortController();
-    const waiting = when(limiter.acquire('k', { signal: controller.signal }));
-    const behind = when(limiter.acquire('k'));
-    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    await limiter.acquire('k'); // t=0
+    const ahead = when(limiter.acquire('k')); // t=100
+    const controllers = [new AbortController(), new AbortController()];
+    const [second, last] = controllers.map((c) => when(limiter.acquire('k', { signal: c.signal }))); // t=200, t=300
+    expect(getEventListeners(controllers[0]?.signal as AbortSignal, 'abort')).toHaveLength(1);
     await clock.advance(50);
-    controller.abort(new Error('stop'));
-    expect(await waiting).toMatchObject({ at: 50, ok: false, error: new Error('stop') });
-    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
-    expect(seen.some((e) => e.type === 'ratelimit.rejected' && e.reason === 'aborted')).toBe(true);
-    // The aborted reservation was refunded: the request behind keeps its own slot (200 ms), and at
-    // that time there is room again at once (without the refund the next slot would be at 300).
+    controllers[1]?.abort(new Error('stop')); // the last reservation, then the new last one
+    controllers[0]?.abort(new Error('stop'));
+    expect(await Promise.all([second, last])).toMatchObject([
+      { at: 50, ok: false, error: new Error('stop') },
+      { at: 50, ok: false, error: new Error('stop') },
+    ]);
+    for (const c of controllers) expect(getEventListeners(c.signal, 'abort')).toHaveLength(0);
+    expect(seen.filter((e) => e.type === 'ratelimit.rejected' && e.reason === 'aborted')).toHaveLength(2);
+    // Both were at the end of the schedule when aborted, so both were given back: a newcomer takes
+    // the slot at 200, right behind the waiter still queued.
+    const newcomer = when(limiter.acquire('k'));
     await clock.runAll();
-    expect(await behind).toEqual({ at: 200, ok: true });
-    expect(limiter.peek('k').allowed).toBe(true);
+    expect(await Promise.all([ahead, newcomer])).toEqual([
+      { at: 100, ok: true },
+      { at: 200, ok: true },
+    ]);
   });
 
-  it('leaves no listener on a long-lived signal after many waits', async () => {
-    const { clock, limiter } = setup({ limit: 1_000, burst: 1 });
-    const controller = new AbortController();
-    const all = Array.from({ length: 50 }, () => limiter.acquire('k', { signal: controller.signal }));
+  it.each(['gcra', 'token-bucket'] as const)(
+    '%s: aborting a reservation in the middle of the queue never lets two callers through at once (burst 1)',
+    async (algorithm) => {
+      const { clock, limiter, start } = setup({ algorithm, limit: 10, periodMs: 1_000, burst: 1 }); // one every 100 ms
+      const admittedAt: number[] = [];
+      const note = (p: Promise<unknown>) => p.then(() => admittedAt.push(clock.now() - start), () => {});
+      await note(limiter.acquire('k')); // t=0
+      const controller = new AbortController();
+      void note(limiter.acquire('k', { signal: controller.signal })); // reserved for t=100
+      void note(limiter.acquire('k')); // t=200
+      void note(limiter.acquire('k')); // t=300
+      await clock.advance(50);
+      controller.abort('gone');
+      void note(limiter.acquire('k')); // a newcomer after the abort
+      await clock.runAll();
+      admittedAt.sort((x, y) => x - y);
+      // With burst 1 no two admissions may share an instant (or be closer than 100 ms). The slot the
+      // aborted waiter left in the middle of the schedule is not handed out again.
+      expect(admittedAt).toEqual([0, 200, 300, 400]);
+    },
+  );
+
+  it('aborting reservations in the middle of the queue never lets a newcomer overtake earlier waiters', async () => {
+    const { clock, limiter, when } = setup({ limit: 10, periodMs: 1_000, burst: 1 });
+    await limiter.acquire('k'); // t=0
+    const controllers = [new AbortController(), new AbortController()];
+    const first = when(limiter.acquire('k')); // t=100
+    void limiter.acquire('k', { signal: controllers[0]?.signal }).catch(() => {}); // t=200
+    void limiter.acquire('k', { signal: controllers[1]?.signal }).catch(() => {}); // t=300
+    const last = when(limiter.acquire('k')); // t=400
+    await clock.advance(50);
+    for (const c of controllers) c.abort('gone');
+    const newcomer = when(limiter.acquire('k'));
     await clock.runAll();
-    await Promise.all(all);
+    // Served in arrival order: the newcomer comes after the last waiter that was already queued.
+    expect(await Promise.all([first, last, newcomer])).toEqual([
+      { at: 100, ok: true },
+      { at: 400, ok: true },
+      { at: 500, ok: true },
+    ]);
+  });
+
+  it.each(['gcra', 'token-bucket'] as const)(
+    '%s: whatever waiters abort, never admits more than burst + w × limit / periodMs, and serves waiters in arrival order (fuzzed)',
+    async (algorithm) => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.record({ limit: fc.integer({ min: 1, max: 10 }), periodMs: fc.integer({ min: 100, max: 1_000 }), burst: fc.integer({ min: 1, max: 4 }) }),
+          fc.array(fc.record({ dt: fc.integer({ min: 0, max: 150 }), abort: fc.boolean(), pick: fc.nat(), cost: fc.integer({ min: 1, max: 4 }) }), { minLength: 1, maxLength: 25 }),
+          async (c, steps) => {
+            const clock = createVirtualClock({ now: 0 }); // small times: exact enough to compare
+            const limiter = createRateLimiter({ algorithm, ...c, clock, events: createEventBus() });
+            const admitted: { arrival: number; at: number; cost: number }[] = [];
+            const pending: AbortController[] = [];
+            const settled: Promise<unknown>[] = [];
+            let arrival = 0;
+            for (const step of steps) {
+              await clock.advance(step.dt);
+              if (step.abort && pending.length > 0) {
+                pending.splice(step.pick % pending.length, 1)[0]?.abort('gone');
+                continue;
+              }
+              const controller = new AbortController();
+              const cost = Math.min(step.cost, c.burst);
+              const order = arrival++;
+              pending.push(controller);
+              settled.push(
+                limiter.acquire('k', { cost, signal: controller.signal }).then(
+                  () => admitted.push({ arrival: order, at: clock.now(), cost }),
+                  () => {},
+                ),
+              );
+            }
+            await clock.runAll();
+            await Promise.all(settled);
+            const T = c.periodMs / c.limit;
+            const byTime = [...admitted].sort((x, y) => x.at - y.at || x.arrival - y.arrival);
+            for (let i = 0; i < byTime.length; i++) {
+              let sum = 0;
+              for (let j = i; j < byTime.length; j++) {
+                sum += (byTime[j] as { cost: number }).cost;
+                if (sum > c.burst + ((byTime[j] as { at: number }).at - (byTime[i] as { at: number }).at) / T + 1e-4) return false;
+              }
+            }
+            const byArrival = [...admitted].sort((x, y) => x.arrival - y.arrival);
+            return byArrival.every((x, i) => i === 0 || x.at >= (byArrival[i - 1] as { at: number }).at);
+          },
+        ),
+        { numRuns: 150 },
+      );
+    },
+  );
+});
+
+describe('acquire: store-backed', () => {
+  /** A store that admits everything, answering `delayMs` after each call (on the virtual clock). */
+  function slowStore(clock: VirtualClock, delayMs: number) {
+    const requests: StoreRequest[] = [];
+    const store: RateLimitStore = {
+      apply(request) {
+        requests.push(request);
+        return new Promise<StoreVerdict>((resolve) => {
+          clock.setTimeout(
+            () => resolve({ allowed: true, remaining: 0, retryAfterMs: 0, resetAfterMs: 100, waitMs: 0, degraded: undefined, reservation: 42 }),
+            delayMs,
+          );
+        });
+      },
+      reset: () => Promise.resolve(),
+    };
+    return { store, requests };
+  }
+
+  it('an abort during the store round trip rejects at once, and what the store admitted meanwhile is given back', async () => {
+    const clock = createVirtualClock();
+    const { store, requests } = slowStore(clock, 20);
+    const limiter = createRateLimiter({ name: 'acq', limit: 10, periodMs: 1_000, store, clock, events: createEventBus() });
+    const controller = new AbortController();
+    let settled: { at: number; ok: boolean; value: unknown } | undefined;
+    const start = clock.now();
+    limiter.acquire('k', { signal: controller.signal }).then(
+      (value) => (settled = { at: clock.now() - start, ok: true, value }),
+      (error: unknown) => (settled = { at: clock.now() - start, ok: false, value: error }),
+    );
+    await clock.advance(5);
+    controller.abort('caller left');
+    await clock.advance(0);
+    expect(settled).toEqual({ at: 5, ok: false, value: 'caller left' });
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    await clock.runAll();
+    // The capacity the store granted meanwhile is given back, naming the admission's reservation.
+    expect(requests.map((r) => [r.op, r.reservation])).toEqual([
+      [0, undefined],
+      [2, 42],
+    ]);
+    // An acquire the store answers in time resolves and leaves no listener behind.
+    const other = new AbortController();
+    const admitted = limiter.acquire('k', { signal: other.signal });
+    await clock.advance(20);
+    await expect(admitted).resolves.toMatchObject({ allowed: true });
+    expect(getEventListeners(other.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('a policy execution aborted during the store round trip rejects at once without running the function', async () => {
+    const clock = createVirtualClock();
+    const { store, requests } = slowStore(clock, 20);
+    const limiter = createRateLimiter({ name: 'acq', limit: 10, periodMs: 1_000, store, clock, events: createEventBus() });
+    const controller = new AbortController();
+    const fn = vi.fn(() => 'ran');
+    const outcome = limiter.policy('k').executeOutcome(fn, { signal: controller.signal });
+    await clock.advance(5);
+    controller.abort('caller left');
+    expect(await outcome).toEqual({ ok: false, error: 'caller left' });
+    await clock.runAll();
+    expect(fn).not.toHaveBeenCalled();
+    expect(requests.map((r) => r.op)).toEqual([0, 2]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { XError, compose, createEventBus } from '@x/core';
+import { XError, compose, createEventBus, isXError } from '@x/core';
 import type { XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import fc from 'fast-check';
@@ -62,6 +62,50 @@ describe('createAdaptiveRateLimiter', () => {
     feed(10);
     expect(adaptive.limit).toBe(900);
     expect(seen[0]).toMatchObject({ reason: 'drops', drops: 1 });
+  });
+
+  it('a window with drops never cuts the limit by more than half, whatever decreaseFactor', () => {
+    const { adaptive, seen, feed } = setup({ decreaseFactor: 0.2, minLimit: 1 });
+    adaptive.recordDrop();
+    feed(10);
+    expect(adaptive.limit).toBe(500);
+    expect(seen[0]).toMatchObject({ from: 1_000, to: 500, reason: 'drops' });
+  });
+
+  it('never cuts an odd limit by more than half: half of 3 rounds up to 2', () => {
+    const { adaptive, feed } = setup({ minLimit: 1, maxLimit: 1_000, targetLatencyMs: 10 }, 3);
+    feed(1_000); // 100x over target: the cut is capped at half
+    expect(adaptive.limit).toBe(2);
+    feed(1_000);
+    expect(adaptive.limit).toBe(1);
+  });
+
+  it("refuses a maxLimit above one decision per microsecond of the limiter's period, naming the bound", () => {
+    const limiter = createRateLimiter({ limit: 990_000, periodMs: 1_000, events: createEventBus() });
+    const error = (() => {
+      try {
+        createAdaptiveRateLimiter({ limiter, minLimit: 1, maxLimit: 5_000_000, targetLatencyMs: 100, events: createEventBus() });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(isXError(error, 'INVALID_OPTIONS')).toBe(true);
+    expect((error as Error).message).toBe(
+      "createAdaptiveRateLimiter: option \"maxLimit\" must be at most 1000000 for the limiter's periodMs 1000 (one decision per microsecond at most), got 5000000",
+    );
+    expect(createAdaptiveRateLimiter({ limiter, minLimit: 1, maxLimit: 1_000_000, targetLatencyMs: 100, events: createEventBus() }).limit).toBe(990_000);
+  });
+
+  it("growing never throws when the limiter's period was shortened later: it stops at the period's cap", async () => {
+    const limiter = createRateLimiter({ limit: 1_000, periodMs: 5_000, events: createEventBus() });
+    const adaptive = createAdaptiveRateLimiter({ limiter, minLimit: 1, maxLimit: 5_000_000, targetLatencyMs: 100, windowSize: 1, events: createEventBus() });
+    limiter.setLimit(990_000, 1_000); // the period now caps the limit at 1 000 000
+    expect(() => adaptive.recordLatency(1)).not.toThrow();
+    expect(adaptive.limit).toBe(1_000_000);
+    // Through its policy a successful call stays a success.
+    await expect(adaptive.policy('k').execute(() => 'value')).resolves.toBe('value');
+    expect(adaptive.limit).toBe(1_000_000);
   });
 
   it('measures calls run through its policy: their own duration, not the wait; timeouts are drops', async () => {

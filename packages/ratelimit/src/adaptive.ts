@@ -14,6 +14,7 @@ import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy
 import type { RateLimitLimitChangedEvent } from './events.js';
 import type { AnyRateLimiter } from './limiter.js';
 import type { RateLimitPolicyOptions } from './policy.js';
+import { MIN_INTERVAL_MS } from './rule.js';
 
 const OWNER = 'createAdaptiveRateLimiter';
 
@@ -23,7 +24,10 @@ export interface AdaptiveRateLimiterOptions {
   readonly limiter: AnyRateLimiter;
   /** Lowest limit it may set (integer >= 1). */
   readonly minLimit: number;
-  /** Highest limit it may set (integer >= minLimit). */
+  /**
+   * Highest limit it may set (integer >= minLimit); at most one decision per microsecond of the
+   * limiter's period (`periodMs × 1000`).
+   */
   readonly maxLimit: number;
   /** Latency (ms, > 0) the measured percentile should stay under. */
   readonly targetLatencyMs: number;
@@ -100,6 +104,15 @@ class Adaptive implements AdaptiveRateLimiter {
     this.limiter = limiter;
     this.#min = checkInteger(OWNER, 'minLimit', options.minLimit, { min: 1, max: 1e9 });
     this.#max = checkInteger(OWNER, 'maxLimit', options.maxLimit, { min: this.#min, max: 1e9 });
+    const periodMs = limiter.rule.periodMs;
+    if (this.#max > maxLimitFor(periodMs)) {
+      throw new InvalidOptionsError(
+        OWNER,
+        'maxLimit',
+        this.#max,
+        `at most ${maxLimitFor(periodMs)} for the limiter's periodMs ${periodMs} (one decision per microsecond at most)`,
+      );
+    }
     this.#target = checkNumber(OWNER, 'targetLatencyMs', options.targetLatencyMs, { min: 0, minExclusive: true });
     this.#samples = new Float64Array(checkInteger(OWNER, 'windowSize', options.windowSize ?? 100, { min: 1, max: 100_000 }));
     this.#percentile = checkNumber(OWNER, 'percentile', options.percentile ?? 0.9, { min: 0, max: 1, minExclusive: true });
@@ -139,15 +152,24 @@ class Adaptive implements AdaptiveRateLimiter {
     let to: number;
     let reason: LimitChangeReason;
     if (drops > 0 || observed > this.#target) {
-      const factor = observed > this.#target ? Math.max(0.5, Math.min(this.#decrease, this.#target / observed)) : this.#decrease;
-      to = Math.max(this.#min, Math.floor(from * factor));
+      const factor = observed > this.#target ? Math.min(this.#decrease, this.#target / observed) : this.#decrease;
+      // Never more than half at once, whatever decreaseFactor, and half of an odd limit rounds up.
+      to = Math.max(this.#min, Math.ceil(from / 2), Math.floor(from * factor));
       reason = drops > 0 ? 'drops' : 'latency';
     } else {
-      to = Math.min(this.#max, from + Math.max(1, Math.ceil(from * this.#increase)));
+      // The limiter's period may have changed since construction (setLimit(limit, periodMs)):
+      // never grow past what it accepts, so a sample never throws.
+      const max = Math.min(this.#max, maxLimitFor(this.limiter.rule.periodMs));
+      to = Math.min(max, from + Math.max(1, Math.ceil(from * this.#increase)));
       reason = 'headroom';
     }
     if (to === from) return;
-    this.limiter.setLimit(to);
+    try {
+      this.limiter.setLimit(to);
+    } catch {
+      // The rule refused it (changed behind our back): keep the limit; recording never throws.
+      return;
+    }
     const events = this.#events;
     if (events.hasListeners('ratelimit.limit_changed')) {
       events.emit({
@@ -206,6 +228,12 @@ class MeasuredPolicy implements Policy {
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
     return this.inner.executeOutcome(this.#measured(fn), toContext(options)) as Promise<Outcome<T>>;
   }
+}
+
+/** The largest limit a limiter with this period accepts: one decision per microsecond. */
+function maxLimitFor(periodMs: number): number {
+  const max = Math.floor(periodMs / MIN_INTERVAL_MS);
+  return periodMs / max < MIN_INTERVAL_MS ? max - 1 : max;
 }
 
 function isTimeout(error: unknown): boolean {

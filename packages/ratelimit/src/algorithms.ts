@@ -25,7 +25,11 @@ export const CONSUME = 0;
  */
 export const PEEK = 1;
 /**
- * Give `cost` back (GCRA and token bucket only; windows ignore it).
+ * Give `cost` back (GCRA and token bucket only; windows ignore it). Only the admission that is
+ * still last on the key's schedule can be given back: its `reservation` (see
+ * {@link Verdict.reservation}) travels in the `maxWait` argument, and anything else (a reservation
+ * someone queued behind, no reservation at all) changes nothing. Pulling the schedule back under
+ * later reservations would hand a newcomer a slot already promised to a waiter.
  *
  * @example
  * ```ts
@@ -66,6 +70,12 @@ export class Verdict {
   resetAfterMs = 0;
   /** For an admission that reserved future capacity (`acquire`): ms to wait before going. */
   waitMs = 0;
+  /**
+   * GCRA and token bucket, for an admission: where it ends on the key's schedule (the TAT it set;
+   * for the bucket, when the bucket would be full again), in the caller's time base. A `REFUND`
+   * passes it back so that only the last admission on the schedule is given back.
+   */
+  reservation = 0;
   /** Set by a store answering from its `onStoreError` mode; the memory engine leaves it unset. */
   degraded: StoreErrorMode | undefined = undefined;
 }
@@ -111,17 +121,29 @@ function units(x: number): number {
 }
 
 /**
+ * Whether the admission that ended the schedule at `reservation` is still the last one on it
+ * (nothing consumed after it). Later admissions push the end by at least one interval (>= 1 µs),
+ * far more than the slack, which only absorbs float error (NaN, for no reservation, never matches).
+ */
+function isLast(until: number, reservation: number): boolean {
+  const d = until - reservation;
+  return d <= EPS && d >= -EPS;
+}
+
+/**
  * GCRA. `until` is the TAT: the time at which the key would be empty again. A request of `cost`
  * conforms when pushing the TAT by `cost * interval` keeps it within `tolerance` of now.
  * A rejection leaves the TAT alone, so it costs nothing.
  */
 function gcra(e: Entry, now: number, cost: number, maxWait: number, op: Op, p: Params, out: Verdict): boolean {
   const T = p.interval;
-  const tat = e.until > now ? e.until : now;
   if (op === REFUND) {
-    e.until = tat - cost * T;
+    // `maxWait` carries the reservation being given back: only the last one on the schedule.
+    if (!isLast(e.until, maxWait)) return false;
+    e.until -= cost * T;
     return true;
   }
+  const tat = e.until > now ? e.until : now;
   const newTat = tat + cost * T;
   const ahead = newTat - now;
   let wait = ahead - p.tolerance;
@@ -132,6 +154,7 @@ function gcra(e: Entry, now: number, cost: number, maxWait: number, op: Op, p: P
     out.retryAfterMs = 0;
     out.remaining = wait > 0 ? 0 : units((p.tolerance - ahead + EPS) * p.rate);
     out.resetAfterMs = ahead;
+    out.reservation = newTat;
     if (op !== CONSUME) return false;
     e.until = newTat;
     return true;
@@ -151,6 +174,8 @@ function gcra(e: Entry, now: number, cost: number, maxWait: number, op: Op, p: P
 function tokenBucket(e: Entry, now: number, cost: number, maxWait: number, op: Op, p: Params, out: Verdict): boolean {
   const T = p.interval;
   const burst = p.burst;
+  // `until` is when the bucket is full again: the bucket's TAT, unchanged by refilling.
+  if (op === REFUND && !isLast(e.until, maxWait)) return false;
   let tokens = now > e.t ? e.n + (now - e.t) * p.rate : e.n;
   if (tokens > burst) tokens = burst;
   if (op === REFUND) {
@@ -170,10 +195,11 @@ function tokenBucket(e: Entry, now: number, cost: number, maxWait: number, op: O
     out.retryAfterMs = 0;
     out.remaining = wait > 0 ? 0 : units(after + EPS * p.rate);
     out.resetAfterMs = (burst - after) * T;
+    out.reservation = now + (burst - after) * T;
     if (op !== CONSUME) return false;
     e.n = after;
     e.t = now;
-    e.until = now + (burst - after) * T;
+    e.until = out.reservation;
     return true;
   }
   out.allowed = false;
@@ -259,7 +285,8 @@ function fixedWindow(e: Entry, now: number, cost: number, _maxWait: number, op: 
  * Applies one operation to one key's state. Returns true when the state changed (a fresh entry
  * must then be stored). `maxWait` > 0 lets GCRA and the token bucket admit a request whose
  * capacity frees up within `maxWait` ms by reserving it now (`out.waitMs` says how long to wait);
- * the windows never reserve.
+ * the windows never reserve. For `REFUND`, `maxWait` is the `out.reservation` of the admission
+ * being given back.
  *
  * @example
  * ```ts

@@ -109,7 +109,8 @@ export interface RateLimiterBase {
    * bucket the capacity is reserved at once and the wait is exactly the time until it is due (FIFO
    * among waiters); windows sleep until the hinted time and decide again. Rejects with
    * `RateLimitedError` (`RATE_LIMITED`) as soon as it knows the wait would exceed `maxWaitMs`, and
-   * with `signal.reason` on abort (a reservation is then given back).
+   * with `signal.reason` on abort, also during a store's round trip (a reservation, or a store's
+   * admission, is then given back if it is still the last one on the key's schedule).
    */
   acquire(key: string, options?: AcquireOptions): Promise<RateLimitDecision>;
   /**
@@ -302,7 +303,7 @@ abstract class LimiterCore implements WaiterHost {
   ): Decision | Failed | Promise<Decision | Failed>;
 
   abstract attempt(waiter: Waiter): void;
-  abstract refund(key: string, cost: number): void;
+  abstract refund(key: string, cost: number, reservation: number | undefined): void;
 
   /** A cost that no longer fits the rule (after `setBurst`): a `Failed`, or undefined when fine. */
   misfit(cost: number): Failed | undefined {
@@ -471,8 +472,9 @@ class MemoryLimiter extends LimiterCore implements RateLimiter {
     waiter.onVerdict(this.#out, now);
   }
 
-  refund(key: string, cost: number): void {
-    this.#table.apply(key, this.now(), cost, 0, REFUND, this.params, this.#out);
+  refund(key: string, cost: number, reservation: number | undefined): void {
+    // `step` takes a refund's reservation where a consume takes its wait.
+    this.#table.apply(key, this.now(), cost, reservation ?? Number.NaN, REFUND, this.params, this.#out);
   }
 }
 
@@ -559,15 +561,18 @@ class StoreLimiter extends LimiterCore implements StoreRateLimiter {
   }
 
   #send(waiter: Waiter, budget: number): void {
+    // Listen to the caller's signal during the round trip: an abort then rejects at once.
+    if (!waiter.watch()) return;
     this.store.apply(this.#request(waiter.key, waiter.cost, budget, CONSUME)).then(
       (v) => waiter.onVerdict(v, this.now()),
       (error: unknown) => waiter.onError(error),
     );
   }
 
-  refund(key: string, cost: number): void {
+  refund(key: string, cost: number, reservation: number | undefined): void {
     // Best effort: a failed refund only means the reserved capacity expires on its own.
-    this.store.apply(this.#request(key, cost, 0, REFUND)).then(undefined, () => {});
+    const request: StoreRequest = { ...this.#request(key, cost, 0, REFUND), reservation };
+    this.store.apply(request).then(undefined, () => {});
   }
 }
 

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createEventBus } from '@x/core';
 import type { XEvent } from '@x/core';
-import { startRedisServer, startTcpProxy, waitFor } from '@x/test-support';
+import { startRedisServer, startTcpProxy, testKeyPrefix, waitFor } from '@x/test-support';
 import type { RedisServer, TcpProxy } from '@x/test-support';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,11 @@ function redisServerInstalled(): boolean {
     return false;
   }
 }
+
+const PREFIX = testKeyPrefix(import.meta.url).replace(/[{}]/g, '');
+let seq = 0;
+/** A key prefix of its own for each test that sets one. */
+const ownPrefix = () => `${PREFIX}${seq++}`;
 
 const TIMEOUT_MS = 100;
 /** Event-loop and scheduling slack on a busy CI machine. */
@@ -106,6 +111,49 @@ describe.skipIf(!redisServerInstalled())('Redis outages', () => {
     30_000,
   );
 
+  it('sends one script call per sequential decision and nothing else (INFO commandstats)', async () => {
+    if (!server.running) await server.start();
+    const redis = new Redis(server.port, { enableOfflineQueue: false, lazyConnect: true });
+    await redis.connect();
+    try {
+      const store = redisStore(redis, { prefix: ownPrefix(), timeoutMs: 2_000, events: createEventBus() });
+      const limiter = createRateLimiter({ name: 'rt', limit: 100, periodMs: 1_000, store, events: createEventBus() });
+      await limiter.limit('warm'); // registers the script (NOSCRIPT + EVAL on a fresh server)
+      await redis.config('RESETSTAT');
+      const before = await redis.info('commandstats');
+      for (let i = 0; i < 20; i++) await limiter.limit(`k${i % 3}`);
+      const stats = (await redis.info('commandstats')).split('\n');
+      const calls = (name: string) => Number(/calls=(\d+)/.exec(stats.find((l) => l.startsWith(`cmdstat_${name}:`)) ?? '')?.[1] ?? 0);
+      expect(before).not.toMatch(/cmdstat_evalsha/);
+      expect(calls('evalsha')).toBe(20);
+      expect(calls('eval')).toBe(0);
+      // Commands run inside the script (GET, SET, TIME) are counted by Redis too; nothing else is sent.
+      const topLevel = stats.filter((l) => l.startsWith('cmdstat_')).map((l) => l.slice(8, l.indexOf(':')));
+      expect(topLevel.filter((c) => !['evalsha', 'get', 'set', 'time', 'info', 'config|resetstat'].includes(c))).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it("'closed' answers fast with an event while a stopped server is down (offline queue on), then recovers via NOSCRIPT and EVAL after a restart", async () => {
+    if (!server.running) await server.start();
+    const { redis, limiter, types } = setup(server.port, 'closed', { prefix: ownPrefix(), failureThreshold: 1, cooldownMs: 100 });
+    await redis.connect();
+    try {
+      expect((await limiter.limit('k')).allowed).toBe(true);
+      await server.stop();
+      const down = await timed(() => limiter.limit('k'));
+      expect(down.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+      expect(down.d).toMatchObject({ allowed: false, degraded: 'closed' });
+      expect(types()).toContain('ratelimit.store_degraded');
+      await server.start(); // a fresh process: its script cache is empty, so NOSCRIPT, then EVAL
+      await waitFor(async () => (await limiter.limit('k')).degraded === undefined, { timeoutMs: 10_000, intervalMs: 50, message: 'recovery' });
+      expect(types()).toContain('ratelimit.store_recovered');
+    } finally {
+      redis.disconnect();
+    }
+  }, 20_000);
+
   it('survives a crash (SIGKILL) under concurrent load: every decision resolves within the deadline', async () => {
     if (!server.running) await server.start();
     const { redis, limiter, types } = setup(server.port, 'local', { failureThreshold: 3 });
@@ -190,6 +238,36 @@ describe.skipIf(!redisServerInstalled())('Redis behind a faulty network', () => 
       redis.disconnect();
     }
   }, 30_000);
+
+  it('a Redis slower than the deadline trips the breaker even though its late replies keep arriving', async () => {
+    const redis = new Redis(proxy.port, { lazyConnect: true, enableOfflineQueue: false });
+    redis.on('error', () => {});
+    await redis.connect();
+    const events = createEventBus();
+    const seen: XEvent[] = [];
+    events.on('*', (e) => seen.push(e));
+    const store = redisStore(redis, { prefix: ownPrefix(), onStoreError: 'open', timeoutMs: TIMEOUT_MS, failureThreshold: 2, cooldownMs: 30_000, events });
+    const limiter = createRateLimiter({ name: 'slow', limit: 1_000, periodMs: 1_000, store, events: createEventBus() });
+    try {
+      expect((await limiter.limit('k')).degraded).toBeUndefined();
+      // 75 ms each way: a round trip of ~150 ms against a 100 ms deadline, so the reply to each
+      // call arrives while the next one is in flight.
+      proxy.setLatency(75);
+      const took: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const { ms, d } = await timed(() => limiter.limit('k'));
+        took.push(ms);
+        expect(d).toMatchObject({ allowed: true, degraded: 'open' });
+      }
+      expect(seen.some((e) => e.type === 'ratelimit.store_degraded')).toBe(true);
+      expect(store.health).toBe('degraded');
+      // Once degraded, decisions cost in-memory time, not a deadline each.
+      expect(Math.max(...took.slice(-4))).toBeLessThan(20);
+    } finally {
+      proxy.setLatency(0);
+      redis.disconnect();
+    }
+  }, 20_000);
 
   it('connection resets are failures, and the client reconnects on its own', async () => {
     const { redis, limiter, types } = setup(proxy.port, 'local');

@@ -1,4 +1,4 @@
-import { createEventBus } from '@x/core';
+import { createEventBus, isXError } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import { redisAvailable, redisUrl, testKeyPrefix } from '@x/test-support';
 import fc from 'fast-check';
@@ -139,6 +139,54 @@ describe.skipIf(!available)('redisStore on a real Redis', () => {
     expect(times[1]).toBeGreaterThanOrEqual(45);
     expect(times[2]).toBeGreaterThanOrEqual(95);
     await expect(l.acquire('k', { maxWaitMs: 10 })).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+  });
+
+  it.each(['gcra', 'token-bucket'] as const)(
+    '%s: the script gives back only the last reservation: aborting one in the middle of the queue frees nothing',
+    async (algorithm) => {
+      // Client time on a clock that never moves, so every wait is exact and nothing wakes up.
+      const clock = createVirtualClock({ now: Date.now() });
+      const store = redisStore(redis, { prefix: `${prefix}${n++}`, time: 'client', clock, timeoutMs: 2_000, events: createEventBus() });
+      const l = createRateLimiter({ algorithm, limit: 1, periodMs: 10_000, burst: 1, store, clock, events: createEventBus() });
+      await l.acquire('k'); // now; the next slots are 10 s apart
+      const middle = new AbortController();
+      const last = new AbortController();
+      const waiters = [l.acquire('k', { signal: middle.signal }), l.acquire('k'), l.acquire('k', { signal: last.signal })];
+      for (const w of waiters) w.catch(() => {});
+      const nextSlot = async () => (await l.peek('k')).retryAfterMs; // also waits for the replies before it
+      expect(await nextSlot()).toBeCloseTo(40_000, 2);
+      middle.abort('gone'); // its slot (10 s) has waiters behind it: giving it back would double up at 30 s
+      expect(await nextSlot()).toBeCloseTo(40_000, 2);
+      last.abort('gone'); // the last reservation (30 s): given back
+      expect(await nextSlot()).toBeCloseTo(30_000, 2);
+    },
+  );
+
+  it("decides on Redis' clock: a frozen client clock does not stop refills (time: 'server')", async () => {
+    const clock = createVirtualClock(); // never advanced
+    const store = redisStore(redis, { prefix: `${prefix}${n++}`, clock, timeoutMs: 2_000, events: createEventBus() });
+    const l = createRateLimiter({ name: 'srv', limit: 1, periodMs: 100, store, clock, events: createEventBus() });
+    expect((await l.limit('k')).allowed).toBe(true);
+    const rejected = await l.limit('k');
+    expect(rejected.allowed).toBe(false);
+    expect(rejected.retryAfterMs).toBeGreaterThan(0);
+    expect(rejected.retryAfterMs).toBeLessThanOrEqual(100);
+    await new Promise((resolve) => setTimeout(resolve, 130));
+    expect((await l.limit('k')).allowed).toBe(true);
+  });
+
+  it('rejects a cost above the burst with INVALID_OPTIONS without a Redis call, and never returns a negative retryAfterMs', async () => {
+    const { limiter: l, prefix: own } = limiter({ limit: 5, periodMs: 1_000, burst: 3 });
+    const error = await l.limit('k', { cost: 4 }).catch((e: unknown) => e);
+    expect(isXError(error, 'INVALID_OPTIONS')).toBe(true);
+    expect((error as Error).message).toMatch(/a cost above the burst can never be admitted/);
+    expect(await redis.keys(`{${own}:*`)).toHaveLength(0);
+    for (let i = 0; i < 6; i++) {
+      const d = await l.limit('k', { cost: 2 });
+      expect(d.retryAfterMs).toBeGreaterThanOrEqual(0);
+      expect(d.remaining).toBeGreaterThanOrEqual(0);
+      if (d.allowed) expect(d.retryAfterMs).toBe(0);
+    }
   });
 
   it('peek, allow and reset', async () => {

@@ -34,7 +34,7 @@ class FakeRedis implements RedisClientLike {
   admitAll(i: number): void {
     const command = this.sent[i] as (typeof this.sent)[number];
     const n = command.args[1] as number;
-    command.resolve([...Array.from({ length: n }, () => [1, 5, 0, 1_000, 0]).flat(), 123_000]);
+    command.resolve([...Array.from({ length: n }, () => [1, 5, 0, 1_000, 0, '1.5']).flat(), 123_000]);
   }
 }
 
@@ -225,6 +225,28 @@ describe('redisStore: calls (scripted client)', () => {
     await flush(clock);
   });
 
+  it('a reply that arrives after its deadline is not a success: a Redis slower than the deadline still trips the breaker', async () => {
+    const { redis, store, limiter, clock, seen } = fakeSetup({ onStoreError: 'open', failureThreshold: 2 });
+    const first = limiter.limit('a');
+    await clock.advance(50);
+    await expect(first).resolves.toMatchObject({ allowed: true, degraded: 'open' });
+    // The late reply to the first call lands while the second call is in flight.
+    const second = limiter.limit('a');
+    await flush(clock);
+    redis.admitAll(0);
+    await flush(clock);
+    expect(store.health).toBe('healthy');
+    await clock.advance(50);
+    await expect(second).resolves.toMatchObject({ allowed: true, degraded: 'open' });
+    expect(seen.filter((e) => e.type === 'ratelimit.store_error').map((e) => (e as { consecutiveFailures: number }).consecutiveFailures)).toEqual([1, 2]);
+    expect(store.health).toBe('degraded');
+    expect(seen.some((e) => e.type === 'ratelimit.store_degraded')).toBe(true);
+    // Degraded: answered at once without sending anything.
+    const sent = redis.sent.length;
+    await expect(limiter.limit('a')).resolves.toMatchObject({ degraded: 'open' });
+    expect(redis.sent).toHaveLength(sent);
+  });
+
   it('reset deletes every algorithm variant of the key within the deadline', async () => {
     const { redis, limiter, clock } = fakeSetup();
     const done = limiter.reset('u:1');
@@ -247,13 +269,14 @@ describe('redisStore: calls (scripted client)', () => {
     const pending = limiter.acquire('a', { maxWaitMs: 300, signal: controller.signal });
     await flush(clock);
     expect((redis.sent[0]?.args as string[]).slice(3, 10)).toEqual(['0', '10', '1000', '10', '1', '300', '0']);
-    redis.sent[0]?.resolve([1, 0, 0, 1_000_000, 200_000, 0]);
+    redis.sent[0]?.resolve([1, 0, 0, 1_000_000, 200_000, '1234.5678901234567', 0]);
     await flush(clock);
     controller.abort(new Error('bye'));
     await expect(pending).rejects.toThrow('bye');
     await flush(clock);
-    // The refund: same key, op 2.
-    expect((redis.sent[1]?.args as string[]).slice(3, 10)).toEqual(['0', '10', '1000', '10', '1', '0', '2']);
+    // The refund: same key, op 2, with the reservation the script returned (where it ends on the
+    // key's schedule) in the wait slot: only the last reservation on the key is given back.
+    expect((redis.sent[1]?.args as string[]).slice(3, 10)).toEqual(['0', '10', '1000', '10', '1', '1234.5678901234567', '2']);
   });
 });
 
@@ -266,7 +289,7 @@ describe('redisStore: store requests', () => {
     const verdict = store.apply(request);
     await flush(clock);
     expect((redis.sent[0]?.args as string[]).slice(2)).toEqual(['{rl:x:k}:f', '3', '5', '1000', '5', '2', '0', '1', '']);
-    redis.sent[0]?.resolve([1, 3, 0, 1_000_000, 0, 5_000_000]);
+    redis.sent[0]?.resolve([1, 3, 0, 1_000_000, 0, 0, 5_000_000]);
     await expect(verdict).resolves.toEqual({
       allowed: true,
       remaining: 3,

@@ -9,6 +9,7 @@ import {
   withoutStack,
 } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
+import { REFUND } from './algorithms.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import type { Deadlined } from './deadline-queue.js';
 import { RateLimitStoreUnavailableError } from './errors.js';
@@ -262,7 +263,9 @@ class RedisStore implements RedisRateLimitStore {
       call.resolve = resolve;
     });
     const ruleArgs = this.#argsOf(request.rule);
+    const op = request.op;
     const wait = request.maxWaitMs;
+    const reservation = request.reservation;
     batch.calls.push(call);
     batch.keys.push(this.#keyOf(request.scope, request.key, ALGORITHMS.indexOf(request.rule.algorithm)));
     batch.args.push(
@@ -271,8 +274,9 @@ class RedisStore implements RedisRateLimitStore {
       ruleArgs[2] as string,
       ruleArgs[3] as string,
       String(request.cost),
-      wait === 0 ? '0' : wait === Infinity ? '1e300' : String(wait),
-      String(request.op),
+      // A refund carries its reservation in the wait slot ('' when it has none: nothing to give back).
+      op === REFUND ? (reservation === undefined ? '' : String(reservation)) : wait === 0 ? '0' : wait === Infinity ? '1e300' : String(wait),
+      String(op),
     );
     if (batch.calls.length >= this.#maxBatch) this.#flushOpen();
     this.#deadlines.add(call);
@@ -298,12 +302,16 @@ class RedisStore implements RedisRateLimitStore {
       this.#onError(batch, new Error(`unexpected reply from the rate limit script: ${JSON.stringify(reply)}`));
       return;
     }
-    this.#guard.succeeded(batch.generation);
+    // A reply after the batch's deadline already counted as a failure: it is not a success. Redis
+    // answering, but slower than the deadline, must trip the breaker rather than have every call
+    // pay the timeout while late replies keep resetting the count.
+    if (!batch.failed) this.#guard.succeeded(batch.generation);
     const storeTimeMs = SCRIPT_EPOCH_MS + (reply[reply.length - 1] as number) / 1000;
     for (let i = 0, j = 0; i < calls.length; i++, j += REPLY_PER_DECISION) {
       const call = calls[i] as PendingCall;
       if (call.settled) continue;
       call.settled = true;
+      const reservation = reply[j + 5];
       call.resolve({
         allowed: reply[j] === 1,
         remaining: reply[j + 1] as number,
@@ -311,6 +319,7 @@ class RedisStore implements RedisRateLimitStore {
         resetAfterMs: (reply[j + 3] as number) / 1000,
         waitMs: (reply[j + 4] as number) / 1000,
         degraded: undefined,
+        reservation: typeof reservation === 'string' ? Number(reservation) : undefined,
         storeTimeMs,
       });
     }

@@ -179,6 +179,23 @@ describe('StoreGuard: answers without the store', () => {
     expect(guard.answer(heavy)).toMatchObject({ allowed: false, degraded: 'local', retryAfterMs: 1_000 });
   });
 
+  it.each(['gcra', 'token-bucket'] as const)("'local' (%s) gives back only the last reservation on a key, never one with waiters behind it", (algorithm) => {
+    const { guard } = setup('local');
+    const consume = request(algorithm, 10, 1, { maxWaitMs: 1_000 }); // one every 100 ms
+    expect(guard.answer(consume)).toMatchObject({ allowed: true, waitMs: 0 });
+    const first = guard.answer(consume);
+    const second = guard.answer(consume);
+    expect([first.waitMs, second.waitMs]).toEqual([100, 200]);
+    const nextSlot = () => guard.answer({ ...consume, op: PEEK }).retryAfterMs;
+    expect(nextSlot()).toBe(300);
+    guard.answer({ ...consume, op: REFUND, reservation: first.reservation }); // a waiter is behind it
+    expect(nextSlot()).toBe(300);
+    guard.answer({ ...consume, op: REFUND }); // no reservation: nothing to identify, nothing given back
+    expect(nextSlot()).toBe(300);
+    guard.answer({ ...consume, op: REFUND, reservation: second.reservation }); // the last one
+    expect(nextSlot()).toBe(200);
+  });
+
   it("'local' forgets a key on reset", () => {
     const { guard } = setup('local');
     const req = request('fixed-window', 1);

@@ -168,8 +168,11 @@ export class StoreGuard {
       table = new KeyTable(maxLocalKeys, clock.now());
       this.#tables.set(request.scope, table);
     }
-    table.apply(request.key, clock.now(), request.cost, request.op === CONSUME ? request.maxWaitMs : 0, request.op, params, out);
-    if (request.op === REFUND) out.allowed = true;
+    const op = request.op;
+    // A refund passes its reservation where a consume passes its wait (see `step`).
+    const arg = op === CONSUME ? request.maxWaitMs : op === REFUND ? (request.reservation ?? Number.NaN) : 0;
+    table.apply(request.key, clock.now(), request.cost, arg, op, params, out);
+    if (op === REFUND) out.allowed = true;
     return out;
   }
 

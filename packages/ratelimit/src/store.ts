@@ -25,6 +25,13 @@ export interface StoreRequest {
   readonly maxWaitMs: number;
   /** 0 = consume, 1 = peek (no state change), 2 = refund `cost` (GCRA and token bucket). */
   readonly op: Op;
+  /**
+   * For a refund: the `reservation` of the admission being given back. The store gives capacity
+   * back only while that admission is still the last one on the key's schedule (nothing was
+   * consumed after it); otherwise, or without a reservation, a refund changes nothing. Giving
+   * back a slot with reservations behind it would let a newcomer share a waiter's slot.
+   */
+  readonly reservation?: number | undefined;
 }
 
 /** A store's answer to a {@link StoreRequest}. */
@@ -37,6 +44,12 @@ export interface StoreVerdict {
   readonly waitMs: number;
   /** Set when the store was unavailable and this verdict came from the `onStoreError` mode. */
   readonly degraded: StoreErrorMode | undefined;
+  /**
+   * For an admission that consumed (GCRA and token bucket): where it ends on the key's schedule,
+   * in the store's own time base. An opaque token: a refund passes it back (see
+   * {@link StoreRequest.reservation}).
+   */
+  readonly reservation?: number | undefined;
   /**
    * The store's clock when it decided (epoch ms), when it has one (Redis: its `TIME`). One
    * timeline for every process: what audits and accuracy checks order admissions by.

@@ -16,6 +16,8 @@ export interface VerdictLike {
   readonly resetAfterMs: number;
   readonly waitMs: number;
   readonly degraded: StoreErrorMode | undefined;
+  /** For an admission: its place on the key's schedule, passed back with a refund. */
+  readonly reservation?: number | undefined;
 }
 
 /** A rejection in `executeOutcome` form. */
@@ -42,8 +44,11 @@ export interface WaiterHost {
   readonly rule: RateLimitRule;
   /** Decides again for `waiter` with `waiter.budget(now)` and calls `waiter.onVerdict`. */
   attempt(waiter: Waiter): void;
-  /** Gives `cost` back on `key` (best effort). */
-  refund(key: string, cost: number): void;
+  /**
+   * Gives `cost` back on `key` (best effort), only if the admission identified by `reservation`
+   * is still the last one on the key's schedule.
+   */
+  refund(key: string, cost: number, reservation: number | undefined): void;
   emitAllowed(key: string, cost: number, remaining: number, waitedMs: number, degraded: StoreErrorMode | undefined): void;
   emitRejected(key: string, cost: number, reason: RateLimitRejectReason, retryAfterMs: number, degraded: StoreErrorMode | undefined): void;
 }
@@ -52,8 +57,9 @@ export interface WaiterHost {
  * One `acquire` (or policy execution) that could not be admitted at once. It sleeps on the
  * limiter's hint instead of polling: until a reserved slot is due (GCRA, token bucket), or until
  * `retryAfterMs` and then decides again (windows, or a store that answered "closed"). It listens
- * to the caller's signal while waiting, always removes that listener, and gives a reservation back
- * if the caller aborts.
+ * to the caller's signal while waiting and while a store decides for it, always removes that
+ * listener, and gives a reservation back if the caller aborts (an admission the store makes after
+ * the abort too).
  *
  * It is its own abort listener (`handleEvent`), and one callback (`fire`) serves all its timers,
  * so a wait allocates the waiter, its promise and that callback, nothing per timer.
@@ -72,6 +78,7 @@ export class Waiter {
   #timer: unknown = undefined;
   #target = 0;
   #reserved: Decision | undefined = undefined;
+  #reservation: number | undefined = undefined;
   #settled = false;
   #slept = false;
   #listening = false;
@@ -104,14 +111,15 @@ export class Waiter {
   /** Takes the limiter's answer: admit, reserve and sleep, sleep and retry, or give up. */
   onVerdict(v: VerdictLike, now: number): void {
     if (this.#settled) {
-      // The caller aborted while the store was deciding: give back what it reserved for us.
-      if (v.allowed) this.host.refund(this.key, this.cost);
+      // The caller aborted while the store was deciding: give back what it admitted for us.
+      if (v.allowed) this.host.refund(this.key, this.cost, v.reservation);
       return;
     }
     if (v.allowed) {
       const decision = new Decision(true, v.remaining, 0, v.resetAfterMs, this.host.rule, v.degraded);
       if (v.waitMs > 0) {
         this.#reserved = decision;
+        this.#reservation = v.reservation;
         this.#sleep(now + v.waitMs, now);
         return;
       }
@@ -134,17 +142,26 @@ export class Waiter {
     this.#fail(error);
   }
 
+  /**
+   * Listens to the caller's signal while a store decides for this waiter, so that an abort during
+   * the round trip rejects at once. False when the signal has already aborted (the waiter then
+   * failed and nothing must be sent).
+   */
+  watch(): boolean {
+    if (this.#listening || this.signal === undefined) return true;
+    if (this.signal.aborted) {
+      this.handleEvent();
+      return false;
+    }
+    this.signal.addEventListener('abort', this);
+    this.#listening = true;
+    return true;
+  }
+
   #sleep(target: number, now: number): void {
     this.#target = target;
     this.#slept = true;
-    if (!this.#listening && this.signal !== undefined) {
-      if (this.signal.aborted) {
-        this.handleEvent();
-        return;
-      }
-      this.signal.addEventListener('abort', this);
-      this.#listening = true;
-    }
+    if (!this.watch()) return;
     const delay = target - now;
     this.#timer = this.host.clock.setTimeout(this.fire, delay > MAX_TIMER_MS ? MAX_TIMER_MS : delay);
   }
@@ -187,7 +204,10 @@ export class Waiter {
     }
   }
 
-  /** The caller's signal aborted while waiting. */
+  /**
+   * The caller's signal aborted while waiting or while a store was deciding (whatever the store
+   * then admits is given back by `onVerdict`).
+   */
   handleEvent(): void {
     if (this.#settled) return;
     if (this.#timer !== undefined) {
@@ -196,7 +216,7 @@ export class Waiter {
     }
     if (this.#reserved !== undefined) {
       this.#reserved = undefined;
-      this.host.refund(this.key, this.cost);
+      this.host.refund(this.key, this.cost, this.#reservation);
     }
     this.host.emitRejected(this.key, this.cost, 'aborted', 0, undefined);
     this.#fail((this.signal as AbortSignal).reason);
