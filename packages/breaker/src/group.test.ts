@@ -164,3 +164,16 @@ describe('idle eviction and recent news', () => {
   });
 
 });
+
+describe('createBreakerGroup options', () => {
+  it('refuses a misspelt option with INVALID_OPTIONS naming it', () => {
+    let error: unknown;
+    try {
+      createBreakerGroup({ idelMs: 1_000 } as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(isXError(error, 'INVALID_OPTIONS')).toBe(true);
+    expect((error as Error).message).toMatch(/^createBreakerGroup: option "idelMs"/);
+  });
+});

@@ -1,4 +1,4 @@
-import { checkInteger, checkNumber, checkString, InvalidOptionsError } from '@x/core';
+import { checkInteger, checkNumber, checkOptionKeys, checkString, InvalidOptionsError } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, Outcome, PolicyFn } from '@x/core';
 import { createBreakerWithInternals } from './breaker.js';
 import type { BreakerInternals } from './breaker.js';
@@ -250,5 +250,6 @@ class BreakerGroupImpl implements BreakerGroup {
  */
 export function createBreakerGroup(options: BreakerGroupOptions = {}): BreakerGroup {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionsError(OWNER, 'options', options, 'an options object');
+  checkOptionKeys(OWNER, options, ['defaults', 'maxKeys', 'idleMs', 'clock', 'events']);
   return new BreakerGroupImpl(options);
 }

@@ -353,3 +353,12 @@ describe('createAdaptiveConcurrency', () => {
     expect(errors).toHaveLength(1);
   });
 });
+
+describe('createAdaptiveConcurrency options', () => {
+  it('refuses a misspelt option with INVALID_OPTIONS naming it', () => {
+    const target = createBulkhead({ maxConcurrent: 4, events: createEventBus() });
+    expect(() => createAdaptiveConcurrency({ target, maxx: 8 } as unknown as AdaptiveConcurrencyOptions)).toThrow(
+      /^createAdaptiveConcurrency: option "maxx"/,
+    );
+  });
+});

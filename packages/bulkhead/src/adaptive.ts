@@ -1,4 +1,4 @@
-import { checkClock, checkEvents, checkFunction, checkInteger, checkNumber, checkOneOf, checkString, defaultEventBus, InvalidOptionsError, invoke, isXError, systemClock, toContext } from '@x/core';
+import { checkClock, checkEvents, checkFunction, checkInteger, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, invoke, isXError, systemClock, toContext } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from '@x/core';
 import { AimdLimit } from './aimd.js';
 import type { LimitAlgorithm } from './algorithm.js';
@@ -116,6 +116,26 @@ export interface AdaptiveConcurrency extends Policy {
 }
 
 const OWNER = 'createAdaptiveConcurrency';
+const ADAPTIVE_OPTION_KEYS = [
+  'name',
+  'target',
+  'algorithm',
+  'initial',
+  'min',
+  'max',
+  'backoffRatio',
+  'increase',
+  'latencyThresholdMs',
+  'tolerance',
+  'smoothing',
+  'queueSize',
+  'windowMs',
+  'minWindowSamples',
+  'longWindow',
+  'classify',
+  'clock',
+  'events',
+];
 const AIMD_ONLY = ['backoffRatio', 'increase', 'latencyThresholdMs'] as const;
 const GRADIENT_ONLY = ['tolerance', 'smoothing', 'queueSize', 'windowMs', 'minWindowSamples', 'longWindow'] as const;
 
@@ -199,6 +219,7 @@ class AdaptiveImpl implements AdaptiveConcurrency {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionsError(OWNER, 'options', options, 'an object with at least target');
     }
+    checkOptionKeys(OWNER, options, ADAPTIVE_OPTION_KEYS);
     const target = options.target;
     if (typeof target !== 'object' || target === null) {
       throw new InvalidOptionsError(OWNER, 'target', target, 'an object with setLimit(limit), such as a bulkhead');

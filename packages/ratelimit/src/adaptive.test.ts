@@ -166,3 +166,17 @@ describe('createAdaptiveRateLimiter', () => {
     );
   });
 });
+
+describe('createAdaptiveRateLimiter options', () => {
+  it('refuses a misspelt option with INVALID_OPTIONS naming it', () => {
+    const limiter = createRateLimiter({ limit: 100, periodMs: 1_000, events: createEventBus() });
+    let error: unknown;
+    try {
+      createAdaptiveRateLimiter({ limiter, minLimit: 10, maxLimit: 200, targetLatencyMs: 50, decreaseFactr: 0.5 } as unknown as AdaptiveRateLimiterOptions);
+    } catch (e) {
+      error = e;
+    }
+    expect(isXError(error, 'INVALID_OPTIONS')).toBe(true);
+    expect((error as Error).message).toMatch(/^createAdaptiveRateLimiter: option "decreaseFactr"/);
+  });
+});

@@ -3,6 +3,7 @@ import {
   checkFunction,
   checkInteger,
   checkNumber,
+  checkOptionKeys,
   checkString,
   defaultEventBus,
   invoke,
@@ -17,6 +18,20 @@ import type { RateLimitPolicyOptions } from './policy.js';
 import { MIN_INTERVAL_MS } from './rule.js';
 
 const OWNER = 'createAdaptiveRateLimiter';
+const ADAPTIVE_OPTION_KEYS = [
+  'limiter',
+  'minLimit',
+  'maxLimit',
+  'targetLatencyMs',
+  'windowSize',
+  'percentile',
+  'decreaseFactor',
+  'increaseRatio',
+  'isDrop',
+  'name',
+  'clock',
+  'events',
+];
 
 /** Options of {@link createAdaptiveRateLimiter}. */
 export interface AdaptiveRateLimiterOptions {
@@ -254,5 +269,6 @@ function isTimeout(error: unknown): boolean {
  * ```
  */
 export function createAdaptiveRateLimiter(options: AdaptiveRateLimiterOptions): AdaptiveRateLimiter {
+  checkOptionKeys(OWNER, options, ADAPTIVE_OPTION_KEYS, true);
   return new Adaptive(options);
 }

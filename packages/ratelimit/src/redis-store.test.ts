@@ -63,6 +63,13 @@ describe('sha1', () => {
   });
 });
 
+describe('redisStore options', () => {
+  it('refuses a misspelt option with INVALID_OPTIONS naming it, before touching Redis', () => {
+    const untouched = {} as RedisClientLike;
+    expect(() => redisStore(untouched, { timeout: 50 } as unknown as RedisStoreOptions)).toThrow(/^redisStore: option "timeout"/);
+  });
+});
+
 describe('redisStore: keys', () => {
   it('encodes the characters that structure a key', () => {
     expect(encodeKeyPart('plain-key_1.2')).toBe('plain-key_1.2');

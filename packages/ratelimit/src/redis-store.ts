@@ -3,6 +3,7 @@ import {
   checkFunction,
   checkInteger,
   checkOneOf,
+  checkOptionKeys,
   checkString,
   defaultEventBus,
   systemClock,
@@ -21,6 +22,20 @@ import { StoreGuard } from './store-guard.js';
 import type { StoreHealth } from './store-guard.js';
 
 const OWNER = 'redisStore';
+const REDIS_STORE_OPTION_KEYS = [
+  'prefix',
+  'onStoreError',
+  'timeoutMs',
+  'instances',
+  'failureThreshold',
+  'cooldownMs',
+  'time',
+  'maxLocalKeys',
+  'batch',
+  'name',
+  'clock',
+  'events',
+];
 
 /**
  * The part of an ioredis `Redis` or `Cluster` client the store uses. Any client with these
@@ -407,5 +422,6 @@ function isNoScript(error: unknown): boolean {
  * ```
  */
 export function redisStore(redis: RedisClientLike, options: RedisStoreOptions = {}): RedisRateLimitStore {
+  checkOptionKeys(OWNER, options, REDIS_STORE_OPTION_KEYS);
   return new RedisStore(redis, options);
 }
