@@ -43,6 +43,16 @@ describe('linkSignal', () => {
     expect(child.signal.aborted).toBe(false);
   });
 
+  it('keeps the child’s own reason when it was aborted first and the parent aborts later', () => {
+    const parent = new AbortController();
+    const child = linkSignal(parent.signal);
+    child.abort('mine');
+    parent.abort('theirs');
+    child.dispose();
+    child.dispose();
+    expect(child.signal.reason).toBe('mine');
+  });
+
   it('works without a parent', () => {
     const child = linkSignal();
     expect(child.signal.aborted).toBe(false);
@@ -52,6 +62,15 @@ describe('linkSignal', () => {
 });
 
 describe('sleep', () => {
+  it('resolves 0, NaN and negative delays on the next advance(0), leaving no timer', async () => {
+    const clock = createVirtualClock({ now: 0 });
+    const done: number[] = [];
+    for (const ms of [0, Number.NaN, -1]) void sleep(ms, { clock }).then(() => done.push(ms));
+    await clock.advance(0);
+    expect(done).toEqual([0, Number.NaN, -1]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
   it('resolves after the delay on the given clock', async () => {
     const clock = createVirtualClock({ now: 0 });
     let done = false;

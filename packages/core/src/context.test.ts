@@ -9,7 +9,7 @@ import {
   remainingMs,
   toContext,
 } from './index.js';
-import type { SignalSource } from './index.js';
+import type { ExecutionContext, SignalSource } from './index.js';
 import { createVirtualClock } from './testing.js';
 
 class CountingSource implements SignalSource {
@@ -27,6 +27,15 @@ class CountingSource implements SignalSource {
 }
 
 describe('toContext', () => {
+  it('keeps the fields of a context-like object (one with an attempt), not extra keys of plain options', () => {
+    const signal = new AbortController().signal;
+    expect(toContext({ attempt: 1, tenant: 'acme' } as never)).toMatchObject({ attempt: 1, tenant: 'acme' });
+    expect(toContext({ attempt: 1, tenant: 'acme' } as never)).not.toBe(toContext());
+    expect(toContext({ signal, attempt: 2, deadline: 7, tenant: 'acme' } as never)).toMatchObject({ attempt: 2, deadline: 7, tenant: 'acme' });
+    expect((toContext({ signal, tenant: 'acme' } as never) as unknown as Record<string, unknown>).tenant).toBeUndefined();
+    expect(toContext({ tenant: 'acme' } as never)).toBe(toContext());
+  });
+
   it('builds a first-attempt context from options', () => {
     const controller = new AbortController();
     const ctx = toContext({ signal: controller.signal, deadline: 500 });
@@ -168,6 +177,40 @@ describe('deriveContext', () => {
     expect(child.deadline).toBe(9);
     expect(child.signal).toBe(controller.signal);
     expect(toContext(foreign).attempt).toBe(4);
+  });
+
+  it('keeps the fields of a context-like object from elsewhere', () => {
+    const foreign = { signal: new AbortController().signal, attempt: 2, deadline: 9, tenant: 'acme' };
+    const child = deriveContext(foreign, { attempt: 3 });
+    expect(child.attempt).toBe(3);
+    expect(child.tenant).toBe('acme');
+    expect(deriveContext(foreign, { fields: { region: 'eu' } })).toMatchObject({ tenant: 'acme', region: 'eu' });
+  });
+
+  it('keeps added fields through several layers', () => {
+    let ctx: ExecutionContext = toContext({ deadline: 100 });
+    ctx = deriveContext(ctx, { fields: { a: 1 } });
+    ctx = deriveContext(ctx, { attempt: 2 });
+    ctx = deriveContext(ctx, { fields: { b: 2 }, deadline: 50 });
+    ctx = deriveContext(ctx, { signal: new AbortController().signal });
+    expect(ctx).toMatchObject({ a: 1, b: 2, attempt: 2, deadline: 50 });
+  });
+
+  it('throws a TypeError naming the field when fields would overwrite attempt, deadline, signal or an internal field', () => {
+    const controller = new AbortController();
+    const parent = toContext({ signal: controller.signal, deadline: 500 });
+    for (const key of ['attempt', 'deadline', 'signal', '_signal', '_source', '_idle', '_extras']) {
+      expect(() => deriveContext(parent, { fields: { tag: 'ok', [key]: 'hijacked' } })).toThrow(
+        new RegExp(`fields may not set "${key}"`),
+      );
+      expect(() => deriveContext(parent, { fields: { [key]: 'hijacked' } })).toThrow(TypeError);
+    }
+    expect(parent).toMatchObject({ attempt: 1, deadline: 500 });
+    expect(parent.signal).toBe(controller.signal);
+    // Names that only look alike are fields like any other.
+    const child = deriveContext(parent, { fields: { attempts: 3, signalName: 'x' } });
+    expect(child).toMatchObject({ attempts: 3, signalName: 'x', attempt: 1 });
+    expect(child.signal).toBe(controller.signal);
   });
 });
 

@@ -38,8 +38,12 @@ export interface SignalSource {
   readonly aborted: boolean;
 }
 
-/** Fields of {@link Context} itself; everything else on a context is a field a policy added. */
-const INTERNAL = new Set(['attempt', 'deadline', '_signal', '_source', '_idle', '_extras']);
+/**
+ * Fields of {@link Context} itself (and the `signal` accessor); everything else on a context is a
+ * field a policy added. A policy's `fields` may not set them, and copying fields skips them.
+ */
+const CORE_FIELDS: ReadonlySet<string> = new Set(['attempt', 'deadline', 'signal', '_signal', '_source', '_idle', '_extras']);
+const hasOwn = Object.prototype.hasOwnProperty;
 
 /**
  * The one context class, with a fixed shape so V8 keeps property access monomorphic. A derived
@@ -98,7 +102,10 @@ const SHARED_ROOT = new Context(undefined, undefined, undefined, undefined, 1);
 
 /**
  * Turns what a caller passed to `execute` into a context. A context from an enclosing policy is
- * returned as it is, so fields and the lazy signal flow through unchanged.
+ * returned as it is, so fields and the lazy signal flow through unchanged. A context-like object
+ * that is not this copy's own (it has an `attempt`: a plain object, or a context made by another
+ * copy of `@x/core`) is rebuilt with its own enumerable fields, so fields other policies added
+ * survive; plain `{ signal, deadline }` options carry no fields.
  *
  * @example
  * ```ts
@@ -112,8 +119,18 @@ export function toContext(options?: ExecuteOptions | ExecutionContext): Executio
   const attempt = (options as Partial<ExecutionContext>).attempt;
   const signal = options.signal;
   const deadline = options.deadline;
-  if (signal === undefined && deadline === undefined && (attempt === undefined || attempt === 1)) return SHARED_ROOT;
-  return new Context(signal, undefined, undefined, deadline, typeof attempt === 'number' ? attempt : 1);
+  // Only a context (which always has an attempt) can carry fields; plain options never do.
+  const extras = attempt !== undefined && hasExtras(options);
+  if (!extras && signal === undefined && deadline === undefined && (attempt === undefined || attempt === 1)) return SHARED_ROOT;
+  const ctx = new Context(signal, undefined, undefined, deadline, typeof attempt === 'number' ? attempt : 1);
+  if (extras) copyExtras(options, ctx);
+  return ctx;
+}
+
+/** Whether `from` has an own enumerable field that is not a core one. */
+function hasExtras(from: object): boolean {
+  for (const key in from) if (!CORE_FIELDS.has(key) && hasOwn.call(from, key)) return true;
+  return false;
 }
 
 /** What {@link deriveContext} changes in the child; everything else is inherited. */
@@ -123,14 +140,20 @@ export interface ContextChanges<Fields extends object = object> {
   readonly deadline?: number | undefined;
   /** A signal that replaces the parent's, or a source that creates one lazily. */
   readonly signal?: AbortSignal | SignalSource;
-  /** Extra fields a policy adds for the functions it runs. */
+  /**
+   * Extra fields a policy adds for the functions it runs. They may not be named like a core field
+   * (`attempt`, `deadline`, `signal`, or the internal `_signal`, `_source`, `_idle`, `_extras`):
+   * {@link deriveContext} throws a `TypeError` naming the field. Change those through the options
+   * above instead.
+   */
   readonly fields?: Fields;
 }
 
 /**
  * Creates a child context that inherits every field of `parent` and overrides what `changes`
  * says. Costs one small object (plus a copy of policy-added fields, if any); never creates a
- * signal.
+ * signal. A `parent` that is not this copy's own context keeps its fields too (see
+ * {@link toContext}). Throws a `TypeError` when `changes.fields` names a core field.
  *
  * @example
  * ```ts
@@ -154,16 +177,30 @@ export function deriveContext<P extends ExecutionContext, Fields extends object 
   if (base._extras) copyExtras(base, child);
   const fields = changes.fields;
   if (fields !== undefined) {
+    checkFields(fields);
     Object.assign(child, fields);
     child._extras = true;
   }
   return child as unknown as P & Fields;
 }
 
-function copyExtras(from: Context, to: Context): void {
+/** Throws when a policy's `fields` would overwrite a core field (what `Object.assign` would copy). */
+function checkFields(fields: object): void {
+  for (const key in fields) {
+    if (CORE_FIELDS.has(key) && hasOwn.call(fields, key)) {
+      throw new TypeError(
+        `deriveContext: fields may not set "${key}", a field of the context itself; ` +
+          'pass attempt, deadline or signal as changes of their own, and rename a field of yours',
+      );
+    }
+  }
+}
+
+/** Copies the own enumerable non-core fields of `from` (a context, ours or not) onto `to`. */
+function copyExtras(from: object, to: Context): void {
   const target = to as unknown as Record<string, unknown>;
-  const source = from as unknown as Record<string, unknown>;
-  for (const key of Object.keys(source)) if (!INTERNAL.has(key)) target[key] = source[key];
+  const source = from as Record<string, unknown>;
+  for (const key of Object.keys(source)) if (!CORE_FIELDS.has(key)) target[key] = source[key];
   to._extras = true;
 }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InvalidOptionsError, XError, describeValue, isXError, withoutStack } from './index.js';
 
 describe('XError', () => {
@@ -35,6 +35,21 @@ describe('isXError', () => {
     const foreign = Object.assign(new Error('from another copy'), { code: 'RATE_LIMITED' });
     Object.defineProperty(foreign, Symbol.for('@x/error'), { value: true });
     expect(isXError(foreign, 'RATE_LIMITED')).toBe(true);
+  });
+
+  it('recognises, by brand and code, the errors of a second module instance of core, both ways', async () => {
+    vi.resetModules();
+    const copy = (await import('./index.js')) as typeof import('./index.js');
+    expect(copy.XError).not.toBe(XError); // really a second module instance
+    const foreign = new copy.InvalidOptionsError('f', 'x', 1, 'a number');
+    expect(foreign instanceof XError).toBe(false);
+    expect(isXError(foreign)).toBe(true);
+    expect(isXError(foreign, 'INVALID_OPTIONS')).toBe(true);
+    expect(isXError(foreign, 'TIMEOUT')).toBe(false);
+    expect(copy.isXError(new XError('TIMEOUT', 't'), 'TIMEOUT')).toBe(true);
+    const brandOnly = { [Symbol.for('@x/error')]: true };
+    expect(isXError(brandOnly)).toBe(true);
+    expect(isXError(brandOnly, 'TIMEOUT')).toBe(false);
   });
 
   it('rejects look-alikes without the brand and non-objects', () => {

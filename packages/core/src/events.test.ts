@@ -82,6 +82,62 @@ describe('createEventBus', () => {
     bus.emit(ping());
     expect(calls).toEqual(['first', 'late']);
   });
+
+  it('reads the "*" list when the emit starts: a "*" listener a typed listener removes still receives that emit', () => {
+    const bus = createEventBus();
+    const seen: string[] = [];
+    let offStar = () => {};
+    bus.on('core.listener_error', () => {
+      seen.push('typed');
+      offStar();
+    });
+    offStar = bus.on('*', () => seen.push('star'));
+    bus.emit(ping());
+    bus.emit(ping());
+    expect(seen).toEqual(['typed', 'star', 'typed']);
+  });
+
+  it('does not deliver the current emit to a "*" listener a typed listener adds during it', () => {
+    const bus = createEventBus();
+    const seen: string[] = [];
+    bus.on('core.listener_error', () => {
+      seen.push('typed');
+      if (seen.length === 1) bus.on('*', () => seen.push('late-star'));
+    });
+    bus.emit(ping());
+    expect(seen).toEqual(['typed']);
+    bus.emit(ping());
+    expect(seen).toEqual(['typed', 'typed', 'late-star']);
+  });
+
+  it('lets a listener unsubscribe itself during an emit without disturbing the others', () => {
+    const bus = createEventBus();
+    const seen: string[] = [];
+    const offSelf = bus.on('core.listener_error', () => {
+      seen.push('self');
+      offSelf();
+    });
+    bus.on('core.listener_error', () => seen.push('next'));
+    bus.emit(ping());
+    bus.emit(ping());
+    expect(seen).toEqual(['self', 'next', 'next']);
+  });
+
+  it('answers hasListeners per type, counts a "*" listener for every type, and moves the version for "*" too', () => {
+    const bus = createEventBus();
+    const v0 = bus.version ?? 0;
+    const offTyped = bus.on('core.listener_error', () => {});
+    expect(bus.hasListeners('core.instance_tracked')).toBe(false);
+    const offStar = bus.on('*', () => {});
+    expect(bus.version).toBe(v0 + 2);
+    expect(bus.hasListeners('core.instance_tracked')).toBe(true);
+    offStar();
+    offStar();
+    expect(bus.version).toBe(v0 + 3);
+    expect(bus.hasListeners('core.instance_tracked')).toBe(false);
+    offTyped();
+    expect(bus.version).toBe(v0 + 4);
+  });
 });
 
 describe('listener isolation', () => {
@@ -118,6 +174,77 @@ describe('listener isolation', () => {
     expect((unhandled.mock.calls[0]?.[0] as Error).message).toBe('the reporter itself is broken');
   });
 
+  it('reports a listener error to the other listeners, never back to the listener that threw', () => {
+    const bus = createEventBus({ onUnhandledListenerError: vi.fn() });
+    const boom = new Error('exporter bug');
+    const thrower = vi.fn((e: XEvent) => {
+      if ((e.type as string) === 'test.other') throw boom;
+    });
+    const reports: unknown[] = [];
+    bus.on('*', thrower);
+    bus.on('*', (e) => {
+      if (e.type === 'core.listener_error') reports.push(e.error);
+    });
+    bus.emit(other);
+    expect(thrower).toHaveBeenCalledTimes(1);
+    expect(reports).toEqual([boom]);
+  });
+
+  it('sends the error of a lone "*" listener to onUnhandledListenerError with the event it was handling', () => {
+    const unhandled = vi.fn();
+    const bus = createEventBus({ onUnhandledListenerError: unhandled });
+    const boom = new Error('exporter bug');
+    const exporter = vi.fn((e: XEvent) => {
+      if ((e.type as string) === 'test.other') throw boom;
+    });
+    bus.on('*', exporter);
+    bus.emit(other);
+    expect(exporter).toHaveBeenCalledTimes(1);
+    expect(unhandled).toHaveBeenCalledTimes(1);
+    expect(unhandled).toHaveBeenCalledWith(boom, other);
+  });
+
+  it('keeps two always-throwing listeners ("*" and core.listener_error) bounded, and reports both errors', () => {
+    const unhandled = vi.fn();
+    const bus = createEventBus({ onUnhandledListenerError: unhandled });
+    const starError = new Error('star');
+    const reporterError = new Error('reporter');
+    const star = vi.fn(() => {
+      throw starError;
+    });
+    const reporter = vi.fn((_e: ListenerErrorEvent) => {
+      throw reporterError;
+    });
+    bus.on('*', star);
+    bus.on('core.listener_error', reporter);
+    expect(() => bus.emit(other)).not.toThrow();
+    expect(star).toHaveBeenCalledTimes(1);
+    expect(reporter).toHaveBeenCalledTimes(1);
+    expect(reporter.mock.calls[0]?.[0]).toMatchObject({ error: starError, eventType: 'test.other' });
+    // The reporter's own error, with the report that carried the star's error.
+    expect(unhandled).toHaveBeenCalledTimes(1);
+    expect(unhandled.mock.calls[0]?.[0]).toBe(reporterError);
+    expect(unhandled.mock.calls[0]?.[1]).toMatchObject({ type: 'core.listener_error', error: starError });
+  });
+
+  it('never throws from emit, even when onUnhandledListenerError throws (both errors go to console.error)', () => {
+    const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const reporterError = new Error('reporter broken');
+    const listenerError = new Error('listener broken');
+    const bus = createEventBus({
+      onUnhandledListenerError: () => {
+        throw reporterError;
+      },
+    });
+    bus.on('test.other' as never, () => {
+      throw listenerError;
+    });
+    expect(() => bus.emit(other)).not.toThrow();
+    expect(spy).toHaveBeenCalledTimes(1);
+    expect(spy.mock.calls[0]).toContain(reporterError);
+    expect(spy.mock.calls[0]).toContain(listenerError);
+  });
+
   it('falls back to console.error when nobody listens for listener errors', () => {
     const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
     const bus = createEventBus();
@@ -140,6 +267,13 @@ describe('defaultEventBus', () => {
     const bus = defaultEventBus();
     expect(defaultEventBus()).toBe(bus);
     expect((globalThis as Record<symbol, unknown>)[key]).toBe(bus);
+  });
+
+  it('is shared with a second module instance of core', async () => {
+    vi.resetModules();
+    const copy = (await import('./index.js')) as typeof import('./index.js');
+    expect(copy.createEventBus).not.toBe(createEventBus); // really a second module instance
+    expect(copy.defaultEventBus()).toBe(defaultEventBus());
   });
 
   it('adopts a bus that another copy of core already installed', () => {

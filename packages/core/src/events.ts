@@ -70,7 +70,11 @@ export type XEventListener<K extends XEventType | '*'> = (event: K extends XEven
 export interface EventBus {
   /** Subscribes to one event type or to `'*'`; returns the function that unsubscribes. */
   on<K extends XEventType | '*'>(type: K, listener: XEventListener<K>): () => void;
-  /** Delivers `event` to its type's listeners, then to `'*'` listeners. Never throws. */
+  /**
+   * Delivers `event` to its type's listeners, then to `'*'` listeners (both lists as they were
+   * when the emit began). Never throws: a listener's error is reported as `core.listener_error`
+   * to the other listeners of that event, or to `onUnhandledListenerError` when there are none.
+   */
   emit(event: XEvent): void;
   /**
    * True when an emit of `type` would reach someone. Policies check this before building an
@@ -103,8 +107,11 @@ export interface TrackedInstance {
 /** Options of {@link createEventBus}. */
 export interface EventBusOptions {
   /**
-   * Called when a listener throws and nobody listens to `'core.listener_error'`. Defaults to
-   * `console.error`, so a broken listener is never silent.
+   * Called when a listener throws and no listener other than the one that threw would receive
+   * the `'core.listener_error'` report (a lone `'*'` listener that throws lands here), and when a
+   * listener throws while handling a `'core.listener_error'` event. Defaults to `console.error`,
+   * so a broken listener is never silent. If this function throws, the bus falls back to
+   * `console.error` for both errors; `emit` still returns normally.
    */
   readonly onUnhandledListenerError?: (error: unknown, event: XEvent) => void;
 }
@@ -126,37 +133,71 @@ const EMPTY: readonly AnyListener[] = [];
 export function createEventBus(options: EventBusOptions = {}): EventBus {
   const byType = new Map<string, readonly AnyListener[]>();
   let wildcard: readonly AnyListener[] = EMPTY;
-  const onUnhandled =
-    options.onUnhandledListenerError ??
-    ((error: unknown, event: XEvent) => {
-      const original = event.type === 'core.listener_error' ? event.eventType : event.type;
-      console.error(`@x/core: a listener for "${original}" events threw`, error);
-    });
+  const onUnhandled = options.onUnhandledListenerError ?? reportToConsole;
 
   function deliver(listeners: readonly AnyListener[], event: XEvent): void {
     for (let i = 0; i < listeners.length; i++) {
+      const listener = listeners[i] as AnyListener;
       try {
-        (listeners[i] as AnyListener)(event);
+        listener(event);
       } catch (error) {
-        reportListenerError(error, event);
+        reportListenerError(error, event, listener);
       }
     }
   }
 
-  function reportListenerError(error: unknown, event: XEvent): void {
-    // A throwing listener of the error event itself is not reported again: that would recurse.
-    if (event.type === 'core.listener_error' || !bus.hasListeners('core.listener_error')) {
+  /** Never throws: a reporter that throws falls back to the console. */
+  function unhandled(error: unknown, event: XEvent): void {
+    try {
       onUnhandled(error, event);
+    } catch (reporterError) {
+      try {
+        console.error('@x/core: onUnhandledListenerError threw', reporterError, 'while reporting', error);
+      } catch {
+        // Nothing is left to report to.
+      }
+    }
+  }
+
+  /**
+   * Reports what `thrower` threw as a `core.listener_error` to every listener of that event other
+   * than `thrower` (the thrower would only throw again, or ignore it). With no such listener, or
+   * when the failing event was itself a listener error, the error goes to `onUnhandled`: a report
+   * is never reported through the bus again, so this cannot recurse.
+   */
+  function reportListenerError(error: unknown, event: XEvent, thrower: AnyListener): void {
+    if (event.type === 'core.listener_error') {
+      unhandled(error, event);
       return;
     }
-    bus.emit({
+    const typed = byType.get('core.listener_error') ?? EMPTY;
+    const all = wildcard;
+    if (!hasOther(typed, thrower) && !hasOther(all, thrower)) {
+      unhandled(error, event);
+      return;
+    }
+    const report: ListenerErrorEvent = {
       type: 'core.listener_error',
       source: 'core',
       name: event.name,
       time: event.time,
       error,
       eventType: event.type,
-    });
+    };
+    deliverReport(typed, report, thrower);
+    deliverReport(all, report, thrower);
+  }
+
+  function deliverReport(listeners: readonly AnyListener[], report: ListenerErrorEvent, thrower: AnyListener): void {
+    for (let i = 0; i < listeners.length; i++) {
+      const listener = listeners[i] as AnyListener;
+      if (listener === thrower) continue;
+      try {
+        listener(report);
+      } catch (error) {
+        unhandled(error, report);
+      }
+    }
   }
 
   interface Entry {
@@ -188,9 +229,12 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
       };
     },
     emit(event) {
+      // Both lists are read before any listener runs: subscribing or unsubscribing during this
+      // emit (to the type or to '*') changes the next emit, not this one.
       const listeners = byType.get(event.type);
+      const all = wildcard;
       if (listeners !== undefined) deliver(listeners, event);
-      if (wildcard.length > 0) deliver(wildcard, event);
+      if (all.length > 0) deliver(all, event);
     },
     hasListeners(type) {
       return wildcard.length > 0 || byType.has(type);
@@ -216,6 +260,17 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     },
   };
   return bus;
+}
+
+function reportToConsole(error: unknown, event: XEvent): void {
+  const original = event.type === 'core.listener_error' ? event.eventType : event.type;
+  console.error(`@x/core: a listener for "${original}" events threw`, error);
+}
+
+/** Whether `list` holds a listener other than `fn`. */
+function hasOther(list: readonly AnyListener[], fn: AnyListener): boolean {
+  for (let i = 0; i < list.length; i++) if (list[i] !== fn) return true;
+  return false;
 }
 
 function without(list: readonly AnyListener[], fn: AnyListener): readonly AnyListener[] {

@@ -44,6 +44,22 @@ describe('checkNumber', () => {
     );
   });
 
+  it('renders the value unambiguously: quoted strings, -0, bigints, objects, Infinity', () => {
+    expect(rejection(() => checkNumber('f', 'x', '3', { min: 0 })).message).toBe('f: option "x" must be a finite number >= 0, got "3"');
+    expect(rejection(() => checkNumber('f', 'x', -0, { min: 0, minExclusive: true })).message).toBe(
+      'f: option "x" must be a finite number > 0, got -0',
+    );
+    expect(rejection(() => checkNumber('f', 'x', 3n)).message).toBe('f: option "x" must be a finite number, got 3n');
+    expect(rejection(() => checkNumber('f', 'x', { a: 1 })).message).toBe('f: option "x" must be a finite number, got object');
+    expect(rejection(() => checkNumber('f', 'x', Infinity, { max: 10, allowInfinity: true })).message).toBe(
+      'f: option "x" must be a number <= 10, got Infinity',
+    );
+    expect(checkNumber('f', 'x', -0, { min: 0 })).toBe(-0);
+    expect(rejection(() => checkInteger('f', 'x', Infinity, { min: 1, max: 5, allowInfinity: true })).message).toBe(
+      'f: option "x" must be an integer in [1, 5], got Infinity',
+    );
+  });
+
   it('supports exclusive bounds on both sides', () => {
     expect(checkNumber('createErrorBudget', 'slo', 0.999, { min: 0, max: 1, minExclusive: true, maxExclusive: true })).toBe(0.999);
     expect(rejection(() => checkNumber('createErrorBudget', 'slo', 1, { min: 0, max: 1, minExclusive: true, maxExclusive: true })).message).toBe(

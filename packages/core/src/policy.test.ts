@@ -1,7 +1,16 @@
-import { describe, expect, it } from 'vitest';
-import { XError, compose, fallback, invoke, isXError, toContext } from './index.js';
-import type { ExecutionContext } from './index.js';
-import { linking, retrying, tagging, tracing } from './test-policies.js';
+import { describe, expect, it, vi } from 'vitest';
+import { XError, compose, deriveContext, fallback, invoke, isXError, toContext, toOutcome } from './index.js';
+import type { ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from './index.js';
+import { adding, direct, linking, retrying, tagging, throwingSync, tracing } from './test-policies.js';
+
+/** Whether `run` threw synchronously (and what), and the promise it returned otherwise. */
+function call<T>(run: () => Promise<T>): { threw: unknown; result: Promise<T> | undefined } {
+  try {
+    return { threw: undefined, result: run() };
+  } catch (error) {
+    return { threw: error, result: undefined };
+  }
+}
 
 describe('compose', () => {
   it('nests policies outer to inner around the function', async () => {
@@ -59,6 +68,58 @@ describe('compose', () => {
       }),
     ).toEqual({ ok: false, error: boom });
     expect(await compose(tracing('only', [])).executeOutcome(async () => 'x')).toEqual({ ok: true, value: 'x' });
+  });
+
+  it('rejects, never throws, when a layer throws synchronously from execute (outer or inner)', async () => {
+    const boom = new Error('sync');
+    for (const policy of [compose(throwingSync(boom), adding({})), compose(direct(), throwingSync(boom))]) {
+      const { threw, result } = call(() => policy.execute(() => 1));
+      expect(threw).toBeUndefined();
+      await expect(result).rejects.toBe(boom);
+    }
+  });
+
+  it('executeOutcome resolves to { ok: false, error }, never throws, when the outer layer throws synchronously', async () => {
+    const boom = new Error('sync');
+    for (const policy of [compose(throwingSync(boom)), compose(throwingSync(boom), adding({}))]) {
+      const { threw, result } = call(() => policy.executeOutcome(() => 1));
+      expect(threw).toBeUndefined();
+      await expect(result).resolves.toEqual({ ok: false, error: boom });
+    }
+  });
+
+  it('works with a single policy, nested compositions, and a layer that runs the function twice', async () => {
+    const twice: Policy = {
+      name: 'twice',
+      async execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<T> {
+        const ctx = toContext(options);
+        await invoke(fn, ctx);
+        return invoke(fn, deriveContext(ctx, { attempt: 2 }));
+      },
+      executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
+        return toOutcome(this.execute(fn, options));
+      },
+    };
+    expect(await compose(adding({ a: 1 })).execute((ctx) => (ctx as unknown as { a: number }).a)).toBe(1);
+    const attempts: Array<[number, unknown, unknown]> = [];
+    const nested = compose(compose(adding({ a: 1 }), twice), compose(adding({ b: 2 })));
+    await nested.execute((ctx) => {
+      const c = ctx as unknown as { a: number; b: number };
+      attempts.push([ctx.attempt, c.a, c.b]);
+    });
+    expect(attempts).toEqual([
+      [1, 1, 2],
+      [2, 1, 2],
+    ]);
+  });
+
+  it('passes fields added by a policy built on another copy of core through to the function', async () => {
+    vi.resetModules();
+    const copy = (await import('./index.js')) as typeof import('./index.js');
+    expect(copy.deriveContext).not.toBe(deriveContext); // really a second module instance
+    const policy = compose(adding({ tenant: 'acme' }), adding({ region: 'eu' }, copy));
+    const seen = await policy.execute((ctx) => ({ ...(ctx as unknown as Record<string, unknown>) }));
+    expect(seen).toMatchObject({ region: 'eu', tenant: 'acme' });
   });
 
   it('refuses to compose nothing', () => {
@@ -175,6 +236,46 @@ describe('fallback', () => {
 
   it('requires a handler', () => {
     expect(() => fallback(tracing('a', []), undefined as never)).toThrow(TypeError);
+  });
+
+  it('gives a synchronous throw from the wrapped policy to the handler, in execute and executeOutcome', async () => {
+    const boom = new Error('sync');
+    const handled: unknown[] = [];
+    const safe = fallback(throwingSync(boom), (error) => {
+      handled.push(error);
+      return 'fallback';
+    });
+    const run = call(() => safe.execute(() => 1));
+    expect(run.threw).toBeUndefined();
+    await expect(run.result).resolves.toBe('fallback');
+    const outcome = call(() => safe.executeOutcome(() => 1));
+    expect(outcome.threw).toBeUndefined();
+    await expect(outcome.result).resolves.toEqual({ ok: true, value: 'fallback' });
+    expect(handled).toEqual([boom, boom]);
+  });
+
+  it('rejects invalid options at construction with INVALID_OPTIONS naming the option, value and allowed values', () => {
+    const failure = (run: () => unknown) => {
+      try {
+        run();
+      } catch (error) {
+        return isXError(error) ? `${error.code}: ${error.message}` : `not an XError: ${String(error)}`;
+      }
+      return 'no error';
+    };
+    expect(failure(() => fallback(() => 0, { shouldHandle: 'yes' as never }))).toBe(
+      'INVALID_OPTIONS: fallback: option "shouldHandle" must be a function, got "yes"',
+    );
+    expect(failure(() => fallback(tracing('a', []), () => 0, { shouldHandel: () => true } as never))).toMatch(
+      /^INVALID_OPTIONS: fallback: option "shouldHandel" must be absent: .*known: name, shouldHandle/,
+    );
+    expect(failure(() => fallback(() => 0, { name: 42 as never }))).toBe(
+      'INVALID_OPTIONS: fallback: option "name" must be a non-empty string, got 42',
+    );
+    expect(failure(() => fallback(() => 0, { name: '' }))).toMatch(/^INVALID_OPTIONS: .*"name"/);
+    expect(failure(() => fallback(() => 0, 'fast' as never))).toMatch(/^INVALID_OPTIONS: .*"options"/);
+    expect(fallback(() => 0, { name: 'cache', shouldHandle: () => true }).name).toBe('cache');
+    expect(fallback(() => 0, null as never).name).toBe('fallback');
   });
 });
 

@@ -1,5 +1,6 @@
 import { isAbortedByCaller, toContext } from './context.js';
 import type { ExecuteOptions, ExecutionContext } from './context.js';
+import { checkFunction, checkOptionKeys, checkString } from './options.js';
 
 /** The result of `executeOutcome`: a value, or the error, never a rejection. */
 export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
@@ -107,14 +108,25 @@ class ComposedPolicyImpl implements Policy<object, unknown> {
     const policies = this.#policies;
     const outer = policies[0] as AnyPolicy;
     const ctx = toContext(options);
-    if (policies.length === 1) return outer.executeOutcome(fn, ctx);
-    return outer.executeOutcome((inner: ExecutionContext) => this.#run(1, fn, inner), ctx);
+    // A policy whose executeOutcome throws synchronously (a bug, a hand-written policy) still
+    // gives an outcome: executeOutcome never throws or rejects.
+    try {
+      if (policies.length === 1) return outer.executeOutcome(fn, ctx);
+      return outer.executeOutcome((inner: ExecutionContext) => this.#run(1, fn, inner), ctx);
+    } catch (error) {
+      return Promise.resolve({ ok: false, error });
+    }
   }
 
+  /** Runs layer `index` and the ones inside it; a synchronous throw from a layer becomes a rejection. */
   #run(index: number, fn: PolicyFn<unknown>, ctx: ExecutionContext): Promise<unknown> {
     const policy = this.#policies[index] as AnyPolicy;
-    if (index === this.#policies.length - 1) return policy.execute(fn, ctx);
-    return policy.execute((inner: ExecutionContext) => this.#run(index + 1, fn, inner), ctx);
+    try {
+      if (index === this.#policies.length - 1) return policy.execute(fn, ctx);
+      return policy.execute((inner: ExecutionContext) => this.#run(index + 1, fn, inner), ctx);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 }
 
@@ -122,6 +134,8 @@ class ComposedPolicyImpl implements Policy<object, unknown> {
  * Nests policies, outermost first: `compose(a, b, c).execute(fn)` runs
  * `a.execute(() => b.execute(() => c.execute(fn)))`. Every layer sees the context (signal,
  * deadline, attempt, added fields) of the layers outside it. Takes any number of policies.
+ * A layer whose `execute` throws synchronously is treated as if it had rejected: `execute`
+ * rejects and `executeOutcome` resolves to `{ ok: false, error }`; neither ever throws.
  *
  * The usual order is `fallback → ratelimit → bulkhead → breaker → retry → timeout → fn`, where a
  * retried call counts once in the breaker (the breaker sees the whole retried call), or
@@ -152,23 +166,37 @@ export interface FallbackOptions {
   readonly shouldHandle?: (error: unknown) => boolean;
 }
 
+const FALLBACK_OPTIONS: readonly string[] = ['name', 'shouldHandle'];
+
 class FallbackPolicy implements Policy<object, unknown> {
   readonly name: string;
   readonly #inner: AnyPolicy | undefined;
   readonly #handler: FallbackHandler<unknown>;
   readonly #shouldHandle: ((error: unknown) => boolean) | undefined;
 
-  constructor(inner: AnyPolicy | undefined, handler: FallbackHandler<unknown>, options: FallbackOptions) {
+  constructor(inner: AnyPolicy | undefined, handler: FallbackHandler<unknown>, options: FallbackOptions | undefined) {
+    checkOptionKeys('fallback', options, FALLBACK_OPTIONS);
+    const name = options?.name;
+    const shouldHandle = options?.shouldHandle;
     this.#inner = inner;
     this.#handler = handler;
-    this.#shouldHandle = options.shouldHandle;
-    this.name = options.name ?? 'fallback';
+    this.#shouldHandle = shouldHandle === undefined ? undefined : checkFunction<(error: unknown) => boolean>('fallback', 'shouldHandle', shouldHandle);
+    this.name = name === undefined ? 'fallback' : checkString('fallback', 'name', name);
   }
 
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<unknown> {
     const ctx = toContext(options);
     const inner = this.#inner;
-    const run = inner === undefined ? invoke(fn, ctx) : inner.execute(fn, ctx);
+    let run: Promise<unknown>;
+    if (inner === undefined) run = invoke(fn, ctx);
+    else {
+      // A wrapped policy that throws synchronously fails like one that rejects: the handler runs.
+      try {
+        run = inner.execute(fn, ctx);
+      } catch (error) {
+        run = Promise.reject(error);
+      }
+    }
     return run.then(undefined, (error: unknown) => {
       if (isAbortedByCaller(ctx)) throw error;
       if (this.#shouldHandle !== undefined && !this.#shouldHandle(error)) throw error;
@@ -184,7 +212,12 @@ class FallbackPolicy implements Policy<object, unknown> {
 /**
  * Returns a value computed from the failure instead of rejecting. Either wraps a policy
  * (`fallback(policy, handler)`) or, given only a handler, is a policy of its own to put first in
- * {@link compose}. A caller's own abort is never replaced by a value.
+ * {@link compose}. A caller's own abort is never replaced by a value. A wrapped policy whose
+ * `execute` throws synchronously fails like one that rejects: the handler gets the error.
+ *
+ * Options are checked at construction: an unknown key, a `shouldHandle` that is not a function or
+ * a `name` that is not a non-empty string throws `INVALID_OPTIONS`; a missing handler throws a
+ * `TypeError`.
  *
  * @example
  * ```ts
@@ -203,9 +236,10 @@ export function fallback(
   handlerOrOptions?: FallbackHandler<unknown> | FallbackOptions,
   maybeOptions?: FallbackOptions,
 ): AnyPolicy {
+  // `null` options from plain-JS callers mean "no options", like undefined.
   if (typeof policyOrHandler === 'function') {
-    return new FallbackPolicy(undefined, policyOrHandler, (handlerOrOptions as FallbackOptions | undefined) ?? {});
+    return new FallbackPolicy(undefined, policyOrHandler, (handlerOrOptions as FallbackOptions | null | undefined) ?? undefined);
   }
   if (typeof handlerOrOptions !== 'function') throw new TypeError('fallback: the handler must be a function');
-  return new FallbackPolicy(policyOrHandler, handlerOrOptions, maybeOptions ?? {});
+  return new FallbackPolicy(policyOrHandler, handlerOrOptions, maybeOptions ?? undefined);
 }

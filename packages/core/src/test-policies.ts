@@ -72,3 +72,49 @@ export function linking(): Policy {
     },
   };
 }
+
+/** A hand-written policy whose `execute` throws synchronously (a bug, or a validation throw). */
+export function throwingSync(error: unknown): Policy {
+  return {
+    name: 'sync-throw',
+    execute<T>(_fn: PolicyFn<T>, _options?: ExecuteOptions): Promise<T> {
+      throw error;
+    },
+    executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
+      return toOutcome(this.execute(fn, options));
+    },
+  };
+}
+
+/** Calls the function directly, without `invoke`: a synchronous throw inside escapes as a throw. */
+export function direct(): Policy {
+  return {
+    name: 'direct',
+    execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<T> {
+      return fn(toContext(options)) as Promise<T>;
+    },
+    executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
+      return toOutcome(this.execute(fn, options));
+    },
+  };
+}
+
+/** The context helpers of one module instance of core. */
+export interface CoreHelpers {
+  readonly toContext: typeof toContext;
+  readonly deriveContext: typeof deriveContext;
+  readonly invoke: typeof invoke;
+}
+
+/** Adds `fields` through `deriveContext` of the given core instance (default: this one). */
+export function adding(fields: object, core: CoreHelpers = { toContext, deriveContext, invoke }): Policy {
+  return {
+    name: 'adding',
+    execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<T> {
+      return core.invoke(fn, core.deriveContext(core.toContext(options), { fields }));
+    },
+    executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
+      return toOutcome(this.execute(fn, options));
+    },
+  };
+}

@@ -118,6 +118,50 @@ describe('createVirtualClock', () => {
     await expect(clock.runAll(50)).rejects.toThrow(/more than 50 timers/);
   });
 
+  it('runAll that stops a timer loop leaves the timer it did not fire pending, and a later advance fires it', async () => {
+    const clock = createVirtualClock({ now: 0 });
+    let fired = 0;
+    const loop = () => {
+      fired++;
+      clock.setTimeout(loop, 1);
+    };
+    clock.setTimeout(loop, 1);
+    await expect(clock.runAll(5)).rejects.toThrow(/more than 5 timers/);
+    expect(fired).toBe(5);
+    expect(clock.pendingTimers).toBe(1);
+    await clock.advance(1);
+    expect(fired).toBe(6);
+    expect(clock.pendingTimers).toBe(1);
+  });
+
+  it('fires a timer scheduled during advance at the current instant within that advance, after those already due', async () => {
+    const clock = createVirtualClock({ now: 0 });
+    const fired: string[] = [];
+    clock.setTimeout(() => {
+      clock.setTimeout(() => fired.push(`inner@${clock.now()}`), 0);
+      fired.push(`outer@${clock.now()}`);
+    }, 10);
+    clock.setTimeout(() => fired.push(`same-time@${clock.now()}`), 10);
+    await clock.advance(10);
+    expect(fired).toEqual(['outer@10', 'same-time@10', 'inner@10']);
+  });
+
+  it('ignores clearing a timer that already fired', async () => {
+    const clock = createVirtualClock({ now: 0 });
+    const first = clock.setTimeout(() => {}, 1);
+    clock.setTimeout(() => {}, 50);
+    await clock.advance(1);
+    expect(clock.pendingTimers).toBe(1);
+    clock.clearTimeout(first);
+    expect(clock.pendingTimers).toBe(1);
+  });
+
+  it('rejects a NaN advance without moving time', async () => {
+    const clock = createVirtualClock({ now: 1 });
+    await expect(clock.advance(Number.NaN)).rejects.toThrow(RangeError);
+    expect(clock.now()).toBe(1);
+  });
+
   it('rejects a negative or infinite advance', async () => {
     const clock = createVirtualClock();
     await expect(clock.advance(-1)).rejects.toThrow(RangeError);

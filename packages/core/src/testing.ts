@@ -12,7 +12,11 @@ export interface VirtualClock extends Clock {
    * would in real time.
    */
   advance(ms: number): Promise<void>;
-  /** Fires timers until none is left. Throws after `maxTimers` firings (a timer loop). */
+  /**
+   * Fires timers until none is left. Rejects instead of firing timer number `maxTimers + 1` (a
+   * timer loop); that timer and every other unfired one stay pending, so `pendingTimers` and a
+   * later `advance` still see them.
+   */
   runAll(maxTimers?: number): Promise<void>;
   /** Lets pending promise callbacks run without moving time. */
   flush(): Promise<void>;
@@ -157,7 +161,11 @@ export function createVirtualClock(options: VirtualClockOptions = {}): VirtualCl
       await nextTurn();
       let fired = 0;
       for (let timer = popDue(Infinity); timer !== undefined; timer = popDue(Infinity)) {
-        if (++fired > maxTimers) throw new Error(`runAll: more than ${maxTimers} timers fired; is a timer rescheduling itself?`);
+        if (++fired > maxTimers) {
+          // Put back the timer it will not fire: it stays pending, counted and due, for a later advance.
+          queue.push(timer);
+          throw new Error(`runAll: more than ${maxTimers} timers fired; is a timer rescheduling itself?`);
+        }
         await fire(timer);
       }
     },
