@@ -151,8 +151,12 @@ class BreakerImpl implements Breaker {
   #gen = 0;
   /** Outcomes of generations before this one are not counted at all (set by `reset()`). */
   #countedSince = 0;
-  /** Set while `openMs` (user code) runs inside a transition. */
-  #opening = false;
+  /**
+   * Set while user code runs in the middle of recording an outcome or a transition (`openMs`, an
+   * event listener): a state read from there sees the state as it is and applies no lazy
+   * transition of its own, which would interleave with the one under way.
+   */
+  #inUserCode = false;
   /** True exactly when the state is closed and not isolated: the one branch of the hot path. */
   #closedFast = true;
   #openUntil = 0;
@@ -516,7 +520,8 @@ class BreakerImpl implements Breaker {
     this.#refresh(now);
     if (this.#isolated) return openRejection(this.name, 'isolated', 'open', Infinity);
     const base = this.#base;
-    if (base === OPEN) return openRejection(this.name, 'open', 'open', this.#openUntil - now);
+    // Not negative when a listener asks while a lazy transition is held back (`#inUserCode`).
+    if (base === OPEN) return openRejection(this.name, 'open', 'open', Math.max(0, this.#openUntil - now));
     if (base === HALF_OPEN && this.#activeProbes >= this.#config.halfOpenMax) {
       return openRejection(this.name, 'half_open', 'half_open_full', this.#halfOpenRetryAfter(now));
     }
@@ -768,7 +773,7 @@ class BreakerImpl implements Breaker {
    * passed, and half-open → open when a probe's lease ran out. Each happens at its own timestamp.
    */
   #refresh(now: number): void {
-    if (this.#opening) return;
+    if (this.#inUserCode) return;
     for (;;) {
       if (this.#isolated) return;
       const base = this.#base;
@@ -817,9 +822,10 @@ class BreakerImpl implements Breaker {
 
   #open(reason: BreakerTransitionReason, at: number): void {
     // `openMs` is user code running mid-transition: a state read from it must not apply another.
-    this.#opening = true;
+    const outer = this.#inUserCode;
+    this.#inUserCode = true;
     const ms = this.#openDuration(++this.#consecutiveOpens);
-    this.#opening = false;
+    this.#inUserCode = outer;
     this.#openUntil = at + ms;
     this.#lastOpenMs = ms;
     this.#enter(OPEN, reason, at);
@@ -883,7 +889,13 @@ class BreakerImpl implements Breaker {
 
   #emit(event: XEvent): void {
     try {
-      this.#events.emit(event);
+      const outer = this.#inUserCode;
+      this.#inUserCode = true;
+      try {
+        this.#events.emit(event);
+      } finally {
+        this.#inUserCode = outer;
+      }
     } catch {
       // The core bus never throws; a custom one must not turn an outcome into a failure either.
     }

@@ -53,8 +53,8 @@ export interface BreakerStats {
   /** Counts in the current window (zeros without a window). */
   readonly window: { readonly calls: number; readonly failures: number; readonly slowCalls: number };
   /**
-   * Failures ÷ (successes + failures): over the window when there is one, else over the calls
-   * recorded since the circuit last closed. 0 when nothing was recorded.
+   * Failures ÷ (successes + failures): over the window when there is one, else over every call
+   * recorded since the breaker was created or `reset()`. 0 when nothing was recorded.
    */
   readonly failureRate: number;
   /** Successes ÷ (successes + failures) over the same calls as `failureRate`; 1 when nothing was recorded. */
