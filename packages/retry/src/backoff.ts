@@ -121,7 +121,8 @@ function unit(random: () => number): number {
 }
 
 function jittered(delay: number, jitter: SimpleJitter, random: () => number): number {
-  if (jitter === 'none' || delay === 0) return delay;
+  // Jitter of an unbounded delay is still unbounded (Infinity × 0 would be NaN).
+  if (jitter === 'none' || delay === 0 || delay === Infinity) return delay;
   if (jitter === 'full') return unit(random) * delay;
   const half = delay / 2;
   const value = half + unit(random) * half;

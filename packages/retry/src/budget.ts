@@ -139,7 +139,7 @@ class RetryBudgetImpl implements RetryBudget {
   tryAcquireRetry(policy: string): boolean {
     const slot = this.#slot();
     const allowance = this.#ratio * this.#callTotal + this.#reserve;
-    if (this.#retryTotal + 1 > allowance) {
+    if (!fits(this.#retryTotal + 1, allowance)) {
       const events = this.#events;
       if (events.hasListeners('retry.budget_exhausted')) {
         events.emit({
@@ -167,7 +167,7 @@ class RetryBudgetImpl implements RetryBudget {
       calls: this.#callTotal,
       retries: this.#retryTotal,
       allowance,
-      canRetry: this.#retryTotal + 1 <= allowance,
+      canRetry: fits(this.#retryTotal + 1, allowance),
     };
   }
 }
@@ -199,4 +199,12 @@ export function createRetryBudget(options: RetryBudgetOptions): RetryBudget {
   const clock = checkClock(OWNER, options.clock);
   const events = checkEvents(OWNER, options.events);
   return new RetryBudgetImpl(name, ratio, minPerSecond, windowMs, clock, events);
+}
+
+/**
+ * Whether `retries` fits in `allowance`. The allowance is a product of decimals (0.29 × 100 is
+ * 28.999999999999996 in binary): a relative tolerance far below one retry absorbs that rounding.
+ */
+function fits(retries: number, allowance: number): boolean {
+  return retries <= allowance + 1e-9 * (allowance > 1 ? allowance : 1);
 }

@@ -269,11 +269,12 @@ class RetryPolicyImpl implements RetryPolicy {
       this.#firstAttempts++;
       try {
         result = fn(ROOT_CONTEXT);
+        // Inside the try: a promise whose own `then` throws is a failed attempt, not a throw.
+        if (result instanceof Promise) {
+          return result.then(undefined, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error)) as Promise<T>;
+        }
       } catch (error) {
         return this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error) as Promise<T>;
-      }
-      if (result instanceof Promise) {
-        return result.then(undefined, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error)) as Promise<T>;
       }
       return this.#settleResult(fn, ROOT_CONTEXT, THROW, result, NOT_TIMED, undefined, false, false) as Promise<T>;
     }
@@ -286,11 +287,12 @@ class RetryPolicyImpl implements RetryPolicy {
       this.#firstAttempts++;
       try {
         result = fn(ROOT_CONTEXT);
+        // Inside the try: a promise whose own `then` throws is a failed attempt, not a throw.
+        if (result instanceof Promise) {
+          return result.then(okOutcome, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error)) as Promise<Outcome<T>>;
+        }
       } catch (error) {
         return this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error) as Promise<Outcome<T>>;
-      }
-      if (result instanceof Promise) {
-        return result.then(okOutcome, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error)) as Promise<Outcome<T>>;
       }
       return this.#settleResult(fn, ROOT_CONTEXT, OUTCOME, result, NOT_TIMED, undefined, false, false) as Promise<Outcome<T>>;
     }
@@ -303,11 +305,12 @@ class RetryPolicyImpl implements RetryPolicy {
       this.#firstAttempts++;
       try {
         result = fn(ROOT_CONTEXT);
+        // Inside the try: a promise whose own `then` throws is a failed attempt, not a throw.
+        if (result instanceof Promise) {
+          return result.then(firstAttemptStats, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error)) as Promise<RetryResult<T>>;
+        }
       } catch (error) {
         return this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error) as Promise<RetryResult<T>>;
-      }
-      if (result instanceof Promise) {
-        return result.then(firstAttemptStats, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error)) as Promise<RetryResult<T>>;
       }
       return this.#settleResult(fn, ROOT_CONTEXT, STATS, result, NOT_TIMED, undefined, false, false) as Promise<RetryResult<T>>;
     }
@@ -329,11 +332,11 @@ class RetryPolicyImpl implements RetryPolicy {
     this.#firstAttempts++;
     try {
       result = fn(ctx);
+      if (result instanceof Promise) {
+        return result.then(SETTLE_FIRST[mode], (error: unknown) => this.#recoverPlain(fn, ctx, mode, error));
+      }
     } catch (error) {
       return this.#recoverPlain(fn, ctx, mode, error);
-    }
-    if (result instanceof Promise) {
-      return result.then(SETTLE_FIRST[mode], (error: unknown) => this.#recoverPlain(fn, ctx, mode, error));
     }
     return this.#settleResult(fn, ctx, mode, result, NOT_TIMED, ctx.deadline, false, false);
   }
@@ -421,7 +424,11 @@ class RetryPolicyImpl implements RetryPolicy {
     }
     if (!thenable) return Promise.resolve(onValue === undefined ? result : onValue(result));
     // `Promise.resolve` adopts foreign thenables; native promises pass through unchanged.
-    return Promise.resolve(result).then(onValue, onFailure);
+    try {
+      return Promise.resolve(result).then(onValue, onFailure);
+    } catch (error) {
+      return onFailure(error);
+    }
   }
 
   /** A first attempt's value when `retryOnResult` must judge it. */

@@ -122,12 +122,17 @@ class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
       else call.unwrapped = promise;
       return promise;
     }
-    return promise.then(
-      (value) => call.fulfilled(value),
-      (error: unknown) => {
-        throw call.rejected(error);
-      },
-    );
+    try {
+      return promise.then(
+        (value) => call.fulfilled(value),
+        (error: unknown) => {
+          throw call.rejected(error);
+        },
+      );
+    } catch (error) {
+      // A promise whose own `then` throws: the call failed with that error.
+      return Promise.reject(call.rejected(error));
+    }
   }
 
   #runCooperativeOutcome<T>(fn: PolicyFn<T>, options: ExecuteOptions | undefined): Promise<Outcome<T>> {
@@ -140,13 +145,14 @@ class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
     let result: T | PromiseLike<T>;
     try {
       result = fn(this.#child(ctx, options, call, deadline));
+      // Inside the try: a promise whose own `then` throws is a failure, never a throw.
+      return Promise.resolve(result).then(
+        (value) => call.fulfilledOutcome(value),
+        (error: unknown) => call.rejectedOutcome(error),
+      );
     } catch (error) {
       return Promise.resolve(call.rejectedOutcome(error));
     }
-    return Promise.resolve(result).then(
-      (value) => call.fulfilledOutcome(value),
-      (error: unknown) => call.rejectedOutcome(error),
-    );
   }
 
   #runAggressive<T>(fn: PolicyFn<T>, options: ExecuteOptions | undefined, outcome: boolean): Promise<unknown> {
@@ -166,15 +172,15 @@ class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
     let result: T | PromiseLike<T>;
     try {
       result = fn(this.#child(ctx, options, call, deadline));
+      // Both handlers are attached, so abandoned work that rejects later is never unhandled. Inside
+      // the try: a promise whose own `then` throws settles the call (listener and timer released).
+      Promise.resolve(result).then(
+        (value) => call.settle(true, value),
+        (error: unknown) => call.settle(false, error),
+      );
     } catch (error) {
       call.settle(false, error);
-      return promise;
     }
-    // Both handlers are attached, so abandoned work that rejects later is never unhandled.
-    Promise.resolve(result).then(
-      (value) => call.settle(true, value),
-      (error: unknown) => call.settle(false, error),
-    );
     return promise;
   }
 
