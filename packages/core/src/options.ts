@@ -200,7 +200,7 @@ export function checkClock(owner: string, value: unknown): Clock {
  * const events = checkEvents('createBreaker', options.events);
  * ```
  */
-export function checkEvents(owner: string, value: unknown): EventBus {
+export function checkEvents(owner: string, value: unknown, option = 'events'): EventBus {
   if (value === undefined) return defaultEventBus();
   const bus = value as Partial<EventBus> | null;
   if (
@@ -210,7 +210,7 @@ export function checkEvents(owner: string, value: unknown): EventBus {
     typeof bus.emit !== 'function' ||
     typeof bus.hasListeners !== 'function'
   ) {
-    throw new InvalidOptionsError(owner, 'events', value, 'an EventBus (on, emit, hasListeners)');
+    throw new InvalidOptionsError(owner, option, value, 'an EventBus (on, emit, hasListeners), e.g. createEventBus() or defaultEventBus()');
   }
   return bus as EventBus;
 }

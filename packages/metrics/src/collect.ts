@@ -1,4 +1,4 @@
-import { InvalidOptionsError, checkBoolean, checkOptionKeys, checkString, defaultEventBus } from '@x/core';
+import { InvalidOptionsError, checkBoolean, checkEvents, checkOptionKeys, checkString } from '@x/core';
 import type { EventBus, XEvent } from '@x/core';
 import { register as globalRegistry } from 'prom-client';
 import type { Registry } from 'prom-client';
@@ -78,7 +78,7 @@ export function collectMetrics(options: CollectMetricsOptions = {}): MetricsColl
   if (!/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
     throw new InvalidOptionsError('collectMetrics', 'prefix', prefix, 'a Prometheus name prefix matching [a-zA-Z_:][a-zA-Z0-9_:]*');
   }
-  const bus = checkBus(options.bus);
+  const bus = checkEvents('collectMetrics', options.bus, 'bus');
   const durations = checkBoolean('collectMetrics', 'durations', options.durations ?? false);
   const buckets = resolveBuckets('collectMetrics', options.buckets);
 
@@ -193,22 +193,6 @@ function checkRegistry(value: unknown): Registry {
     throw new InvalidOptionsError('collectMetrics', 'registry', value, "a prom-client Registry (registerMetric, removeSingleMetric)");
   }
   return registry as Registry;
-}
-
-/** Like core's `checkEvents`, naming this option (`bus`). `tracked` may be missing (an older bus). */
-function checkBus(value: unknown): EventBus {
-  if (value === undefined) return defaultEventBus();
-  const bus = value as Partial<EventBus> | null;
-  if (
-    typeof bus !== 'object' ||
-    bus === null ||
-    typeof bus.on !== 'function' ||
-    typeof bus.emit !== 'function' ||
-    typeof bus.hasListeners !== 'function'
-  ) {
-    throw new InvalidOptionsError('collectMetrics', 'bus', value, 'an EventBus (on, emit, hasListeners), e.g. createEventBus() or defaultEventBus()');
-  }
-  return bus as EventBus;
 }
 
 /**

@@ -115,7 +115,10 @@ describe('createRetryBudget', () => {
               budget.recordCall();
               calls.push(now);
             } else {
-              const expected = live(retries) + 1 <= ratio * live(calls) + (minPerSecond * windowMs) / 1000;
+              // The documented comparison: a shortfall below one part in 10^12 (binary rounding of
+              // decimal ratios) does not cost a retry.
+              const allowance = ratio * live(calls) + (minPerSecond * windowMs) / 1000;
+              const expected = live(retries) + 1 <= allowance + 1e-12 * Math.max(1, allowance);
               if (budget.tryAcquireRetry('p') !== expected) return false;
               if (expected) retries.push(now);
             }

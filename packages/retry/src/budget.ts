@@ -206,5 +206,5 @@ export function createRetryBudget(options: RetryBudgetOptions): RetryBudget {
  * 28.999999999999996 in binary): a relative tolerance far below one retry absorbs that rounding.
  */
 function fits(retries: number, allowance: number): boolean {
-  return retries <= allowance + 1e-9 * (allowance > 1 ? allowance : 1);
+  return retries <= allowance + 1e-12 * (allowance > 1 ? allowance : 1);
 }

@@ -4,6 +4,7 @@ import type { XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TimeoutError, createTimeout } from './index.js';
+import { manual, track } from './test-helpers.js';
 
 function setup(ms = 100) {
   const clock = createVirtualClock();
@@ -12,25 +13,6 @@ function setup(ms = 100) {
   events.on('*', (e) => seen.push(e));
   const timeout = createTimeout(ms, { clock, events, name: 'hard', strategy: 'aggressive' });
   return { clock, events, seen, timeout };
-}
-
-function manual<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-function track<T>(promise: Promise<T>) {
-  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => Object.assign(state, { settled: true, value }),
-    (error: unknown) => Object.assign(state, { settled: true, error }),
-  );
-  return state;
 }
 
 // Abandoned work that rejects later must never surface as an unhandled rejection.

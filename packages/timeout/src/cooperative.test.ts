@@ -4,6 +4,7 @@ import type { ExecutionContext, XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import { describe, expect, it } from 'vitest';
 import { TimeoutError, createTimeout } from './index.js';
+import { manual, track } from './test-helpers.js';
 
 function setup(ms = 100, name = 'test') {
   const clock = createVirtualClock();
@@ -12,27 +13,6 @@ function setup(ms = 100, name = 'test') {
   events.on('*', (e) => seen.push(e));
   const timeout = createTimeout(ms, { clock, events, name });
   return { clock, events, seen, timeout };
-}
-
-/** A promise the test settles by hand, standing in for work that ignores its signal. */
-function manual<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Observes how a promise settles without leaving a rejection unhandled. */
-function track<T>(promise: Promise<T>) {
-  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => Object.assign(state, { settled: true, value }),
-    (error: unknown) => Object.assign(state, { settled: true, error }),
-  );
-  return state;
 }
 
 describe('cooperative timeout', () => {

@@ -4,25 +4,7 @@ import { createVirtualClock } from '@x/core/testing';
 import { describe, expect, it } from 'vitest';
 import { createTimeout } from './index.js';
 import type { TimeoutError } from './index.js';
-
-function manual<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-function track<T>(promise: Promise<T>) {
-  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => Object.assign(state, { settled: true, value }),
-    (error: unknown) => Object.assign(state, { settled: true, error }),
-  );
-  return state;
-}
+import { manual, track } from './test-helpers.js';
 
 /** A pass-through layer that records what the layer inside it rejected with. */
 function spy(errors: unknown[]): Policy {
