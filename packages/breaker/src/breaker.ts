@@ -1,4 +1,4 @@
-import { abortSignalOf, coarseNow, isAbortError, isAbortedByCaller, isContextAborted, MAX_TIMER_MS, toContext, trackInstance } from '@x/core';
+import { abortSignalOf, coarseNow, isAbortError, isAbortedByCaller, isContextAborted, MAX_TIMER_MS, toContext, trackInstance, watchAbort, unwatchAbort } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, PolicyFn, TimerHandle, XEvent } from '@x/core';
 import { BreakerProbeTimeoutError, openRejection, tooManyRejection } from './errors.js';
 import type { BreakerOpenError, BreakerTooManyCallsError } from './errors.js';
@@ -983,7 +983,7 @@ class BreakerImpl implements Breaker {
       waiter.reject = reject;
     });
     (this.#waiters ??= new Set()).add(waiter);
-    signal?.addEventListener('abort', waiter);
+    if (signal !== undefined) watchAbort(signal, waiter);
     this.#scheduleWake(this.#clock.now());
     return promise;
   }
@@ -1007,7 +1007,7 @@ class BreakerImpl implements Breaker {
         return;
       }
       for (const waiter of waiters) {
-        waiter.signal?.removeEventListener('abort', waiter);
+        if (waiter.signal !== undefined) unwatchAbort(waiter.signal, waiter);
         waiter.resolve();
       }
       waiters.clear();
@@ -1018,7 +1018,7 @@ class BreakerImpl implements Breaker {
   }
 
   #dropWaiter(waiter: ReadyWaiter): void {
-    waiter.signal?.removeEventListener('abort', waiter);
+    if (waiter.signal !== undefined) unwatchAbort(waiter.signal, waiter);
     this.#waiters?.delete(waiter);
     this.#scheduleWake(this.#clock.now());
   }

@@ -1,4 +1,4 @@
-import { abortSignalOf, isContextAborted, toContext, trackInstance } from '@x/core';
+import { abortSignalOf, isContextAborted, toContext, trackInstance, watchAbort, unwatchAbort } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn, TimerHandle } from '@x/core';
 import { bulkheadRejection } from './errors.js';
 import type { BulkheadErrorReason, BulkheadRejectedError, BulkheadRejectReason } from './errors.js';
@@ -360,7 +360,7 @@ class BulkheadImpl implements Bulkhead {
     const signal = abortSignalOf(ctx);
     if (signal !== undefined) {
       waiter.signal = signal;
-      signal.addEventListener('abort', waiter);
+      watchAbort(signal, waiter);
     }
     if (this.#events.hasListeners('bulkhead.queued')) {
       this.#events.emit({
@@ -484,7 +484,7 @@ class BulkheadImpl implements Bulkhead {
       }
     }
     const signal = waiter.signal;
-    if (signal !== undefined) signal.removeEventListener('abort', waiter);
+    if (signal !== undefined) unwatchAbort(signal, waiter);
   }
 
   #settleRejected(waiter: Waiter, error: unknown): void {

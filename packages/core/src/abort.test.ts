@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { isAbortError, linkSignal, MAX_TIMER_MS, sleep } from './index.js';
+import { isAbortError, linkSignal, MAX_TIMER_MS, sleep, unwatchAbort, watchAbort } from './index.js';
 import type { Clock } from './index.js';
 import { createVirtualClock } from './testing.js';
 
@@ -58,6 +58,51 @@ describe('linkSignal', () => {
     expect(child.signal.aborted).toBe(false);
     child.abort(new Error('x'));
     expect(child.signal.aborted).toBe(true);
+  });
+});
+
+describe('watchAbort', () => {
+  it('puts one listener on a signal however many calls watch it, and removes it with the last', () => {
+    const controller = new AbortController();
+    const watchers = Array.from({ length: 1_000 }, () => ({ calls: 0, handleEvent() { this.calls++; } }));
+    for (const w of watchers) watchAbort(controller.signal, w);
+    expect(listeners(controller.signal)).toBe(1);
+    for (const w of watchers.slice(0, 999)) unwatchAbort(controller.signal, w);
+    expect(listeners(controller.signal)).toBe(1);
+    unwatchAbort(controller.signal, watchers[999] as (typeof watchers)[number]);
+    expect(listeners(controller.signal)).toBe(0);
+  });
+
+  it('calls every watcher once on abort, in order, skipping one removed by an earlier watcher, and goes away', () => {
+    const controller = new AbortController();
+    const order: string[] = [];
+    const b = { handleEvent: () => order.push('b') };
+    const a = { handleEvent: () => (order.push('a'), unwatchAbort(controller.signal, b)) };
+    const c = { handleEvent: () => order.push('c') };
+    for (const w of [a, b, c]) watchAbort(controller.signal, w);
+    controller.abort();
+    expect(order).toEqual(['a', 'c']);
+    expect(listeners(controller.signal)).toBe(0);
+    unwatchAbort(controller.signal, c); // after the fact: nothing to do
+  });
+
+  it('lets the other watchers run when one throws, and reports the error', async () => {
+    const controller = new AbortController();
+    const reported: unknown[] = [];
+    const onError = (error: unknown) => reported.push(error);
+    process.on('uncaughtException', onError);
+    const boom = new Error('watcher broke');
+    let ran = false;
+    watchAbort(controller.signal, { handleEvent: () => { throw boom; } });
+    watchAbort(controller.signal, { handleEvent: () => (ran = true) });
+    try {
+      controller.abort();
+      expect(ran).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+    expect(reported).toEqual([boom]);
   });
 });
 

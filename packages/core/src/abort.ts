@@ -2,6 +2,76 @@ import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { MAX_TIMER_MS } from './options.js';
 
+/** What reacts to an abort: the object form `addEventListener` also takes. */
+export interface AbortWatcher {
+  handleEvent(): void;
+}
+
+/**
+ * The one real `abort` listener on a signal, fanning out to every watcher. Node's
+ * `addEventListener` checks for duplicates in a list (O(n) per add, O(n²) for n pending calls)
+ * and warns past 10 listeners, while many concurrent calls on one request signal are normal.
+ */
+class AbortFanout {
+  readonly watchers = new Set<AbortWatcher>();
+  constructor(readonly signal: AbortSignal) {}
+
+  handleEvent(): void {
+    // Live iteration (the fanout stays registered meanwhile, so unwatchAbort still finds it): a
+    // watcher removed by an earlier one is skipped, as a removed listener is.
+    for (const watcher of this.watchers) {
+      this.watchers.delete(watcher);
+      try {
+        watcher.handleEvent();
+      } catch (error) {
+        // As with event listeners: report it, and let the other watchers run.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+    if (FANOUTS.get(this.signal) === this) FANOUTS.delete(this.signal);
+  }
+}
+
+const FANOUTS = new WeakMap<AbortSignal, AbortFanout>();
+
+/**
+ * Calls `watcher.handleEvent()` once when `signal` aborts, through a single listener per signal
+ * however many watchers it has. Remove it with {@link unwatchAbort} when the work is done.
+ *
+ * @example
+ * ```ts
+ * watchAbort(signal, waiter); // waiter.handleEvent() rejects it
+ * // ... on settle:
+ * unwatchAbort(signal, waiter);
+ * ```
+ */
+export function watchAbort(signal: AbortSignal, watcher: AbortWatcher): void {
+  let fanout = FANOUTS.get(signal);
+  if (fanout === undefined) {
+    fanout = new AbortFanout(signal);
+    FANOUTS.set(signal, fanout);
+    signal.addEventListener('abort', fanout, { once: true });
+  }
+  fanout.watchers.add(watcher);
+}
+
+/**
+ * Stops watching; the signal's listener goes when its last watcher does. Idempotent.
+ *
+ * @example
+ * ```ts
+ * unwatchAbort(signal, waiter);
+ * ```
+ */
+export function unwatchAbort(signal: AbortSignal, watcher: AbortWatcher): void {
+  const fanout = FANOUTS.get(signal);
+  if (fanout === undefined || !fanout.watchers.delete(watcher) || fanout.watchers.size > 0) return;
+  FANOUTS.delete(signal);
+  signal.removeEventListener('abort', fanout);
+}
+
 /**
  * A child of an optional parent signal: it aborts when the parent does or when you call
  * `abort()`. `dispose()` detaches it from the parent; call it as soon as the work the child guards
@@ -27,8 +97,8 @@ class LinkedSignalImpl implements LinkedSignal {
       return;
     }
     this.#parent = parent;
-    // `once` so the listener also goes when the parent fires; dispose() covers the other case.
-    parent.addEventListener('abort', this, { once: true });
+    // The watch also goes when the parent fires; dispose() covers the other case.
+    watchAbort(parent, this);
   }
 
   get signal(): AbortSignal {
@@ -50,7 +120,7 @@ class LinkedSignalImpl implements LinkedSignal {
     const parent = this.#parent;
     if (parent === undefined) return;
     this.#parent = undefined;
-    parent.removeEventListener('abort', this);
+    unwatchAbort(parent, this);
   }
 }
 
@@ -107,7 +177,8 @@ class Sleeper {
       this.arm(left < 1 ? 1 : left);
       return;
     }
-    this.signal?.removeEventListener('abort', this);
+    const signal = this.signal;
+    if (signal !== undefined) unwatchAbort(signal, this);
     this.resolve();
   };
 }
@@ -132,7 +203,7 @@ export function sleep(ms: number, options: SleepOptions = {}): Promise<void> {
     sleeper.reject = reject;
   });
   sleeper.arm(wait);
-  signal?.addEventListener('abort', sleeper, { once: true });
+  if (signal !== undefined) watchAbort(signal, sleeper);
   return promise;
 }
 

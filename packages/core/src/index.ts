@@ -30,8 +30,8 @@ export type {
 } from './events.js';
 export { systemClock, unrefTimer, coarseNow } from './clock.js';
 export type { Clock, TimerHandle } from './clock.js';
-export { linkSignal, sleep, isAbortError } from './abort.js';
-export type { LinkedSignal, SleepOptions } from './abort.js';
+export { linkSignal, sleep, isAbortError, watchAbort, unwatchAbort } from './abort.js';
+export type { AbortWatcher, LinkedSignal, SleepOptions } from './abort.js';
 export {
   toContext,
   deriveContext,

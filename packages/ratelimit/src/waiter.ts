@@ -1,3 +1,4 @@
+import { unwatchAbort, watchAbort } from '@x/core';
 import type { Clock } from '@x/core';
 import { Decision } from './decision.js';
 import { rateLimitRejection } from './errors.js';
@@ -153,7 +154,7 @@ export class Waiter {
       this.handleEvent();
       return false;
     }
-    this.signal.addEventListener('abort', this);
+    watchAbort(this.signal, this);
     this.#listening = true;
     return true;
   }
@@ -200,7 +201,7 @@ export class Waiter {
   #unlisten(): void {
     if (this.#listening) {
       this.#listening = false;
-      this.signal?.removeEventListener('abort', this);
+      if (this.signal !== undefined) unwatchAbort(this.signal, this);
     }
   }
 

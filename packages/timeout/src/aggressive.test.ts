@@ -107,8 +107,8 @@ describe('aggressive timeout', () => {
       },
       { signal: caller.signal },
     );
-    // Our listener for the caller's abort, plus the link of the function's signal.
-    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(2);
+    // Our watch of the caller's abort and the link of the function's signal share one listener.
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(1);
     await clock.advance(30);
     await expect(pending).resolves.toBe('ok');
     expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
@@ -253,5 +253,31 @@ describe('aggressive timeout', () => {
     await clock.flush();
     expect(reported).toHaveLength(2);
     expect(timeout.abandoned).toBe(0);
+  });
+});
+
+describe('many calls on one caller signal', () => {
+  it('keeps one abort listener on it for 200 concurrent aggressive calls, with no MaxListenersExceededWarning', async () => {
+    const clock = createVirtualClock();
+    const timeout = createTimeout(1_000, { clock, events: createEventBus(), strategy: 'aggressive' });
+    const caller = new AbortController();
+    const warnings: unknown[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const gates = Array.from({ length: 200 }, () => manual<string>());
+      const calls = gates.map((gate) => timeout.execute(({ signal }) => (signal.aborted, gate.promise), { signal: caller.signal }));
+      expect(getEventListeners(caller.signal, 'abort')).toHaveLength(1);
+      const reason = new Error('user left');
+      caller.abort(reason);
+      for (const call of calls) await expect(call).rejects.toBe(reason);
+      for (const gate of gates) gate.resolve('late');
+      await clock.flush();
+      expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
   });
 });

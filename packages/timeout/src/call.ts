@@ -1,4 +1,4 @@
-import { abortSignalOf, isContextAborted, linkSignal, withoutStack } from '@x/core';
+import { abortSignalOf, isContextAborted, linkSignal, unwatchAbort, watchAbort, withoutStack } from '@x/core';
 import type { Clock, EventBus, ExecutionContext, LinkedSignal, Outcome, SignalSource } from '@x/core';
 import type { DeadlineEntry, DeadlineQueue } from './deadline-queue.js';
 import { TimeoutError } from './errors.js';
@@ -251,14 +251,14 @@ export class AggressiveCall extends Call {
   /** Starts listening to the caller's signal (which is not aborted). */
   listen(parentSignal: AbortSignal): void {
     this.parentSignal = parentSignal;
-    parentSignal.addEventListener('abort', this);
+    watchAbort(parentSignal, this);
   }
 
   #unlisten(): void {
     const parentSignal = this.parentSignal;
     if (parentSignal === undefined) return;
     this.parentSignal = undefined;
-    parentSignal.removeEventListener('abort', this);
+    unwatchAbort(parentSignal, this);
   }
 
   #deliver(ok: boolean, value: unknown): void {
