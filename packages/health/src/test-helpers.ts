@@ -12,26 +12,7 @@ export function recordingBus(): { events: EventBus; seen: XEvent[]; listenerErro
   return { events, seen, listenerErrors };
 }
 
-/** A promise with its resolve and reject exposed. */
-export function manual<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Watches a promise without awaiting it. */
-export function track<T>(promise: Promise<T>) {
-  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => Object.assign(state, { settled: true, value }),
-    (error: unknown) => Object.assign(state, { settled: true, error }),
-  );
-  return state;
-}
+export { deferred as manual, track } from '@x/test-support';
 
 /**
  * A synchronous clock for code that reads time but sets no timers (budgets, burn rates), so a

@@ -4,7 +4,7 @@ import type { ExecutionContext, XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import { describe, expect, it } from 'vitest';
 import { TimeoutError, createTimeout } from './index.js';
-import { manual, track } from './test-helpers.js';
+import { deferred as manual, track } from '@x/test-support';
 
 function setup(ms = 100, name = 'test') {
   const clock = createVirtualClock();

@@ -4,7 +4,7 @@ import { createVirtualClock } from '@x/core/testing';
 import { describe, expect, it } from 'vitest';
 import { createTimeout } from './index.js';
 import type { TimeoutError } from './index.js';
-import { manual, track } from './test-helpers.js';
+import { deferred as manual, track } from '@x/test-support';
 
 /** A pass-through layer that records what the layer inside it rejected with. */
 function spy(errors: unknown[]): Policy {

@@ -9,4 +9,6 @@ export type { RedisCluster, RedisClusterOptions } from './redis-cluster.js';
 export { abortListeners, gc, heapUsed } from './memory.js';
 export { deferred } from './deferred.js';
 export type { Deferred } from './deferred.js';
+export { track } from './track.js';
+export type { Tracked } from './track.js';
 export { busWithoutVersion } from './buses.js';
