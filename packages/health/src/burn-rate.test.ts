@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BURN_RATE_WINDOWS, createBurnRateMonitor } from './index.js';
 import type { BurnRateMonitor, BurnRateMonitorOptions } from './index.js';
-import { manualClock, recordingBus } from './test-helpers.js';
+import { manualClock, recordingBus, SLOS } from './test-helpers.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -185,17 +185,6 @@ describe('burn-rate details', () => {
   });
 });
 
-/** SLOs with the requests that allow one failure at a burn rate of 1: 1 ÷ (1 − slo). */
-const SLOS: readonly (readonly [slo: number, requestsPerFailure: number])[] = [
-  [0.9, 10],
-  [0.99, 100],
-  [0.995, 200],
-  [0.999, 1_000],
-  [0.9995, 2_000],
-  [0.9999, 10_000],
-  [0.99999, 100_000],
-  [0.999999, 1_000_000],
-];
 
 describe('burn rate at exactly its threshold', () => {
   const alert = { severity: 'page', longWindowMs: 60_000, shortWindowMs: 6_000 } as const;

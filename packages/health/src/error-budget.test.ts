@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createErrorBudget } from './index.js';
 import type { ErrorBudgetOptions } from './index.js';
-import { manualClock, recordingBus } from './test-helpers.js';
+import { manualClock, recordingBus, SLOS } from './test-helpers.js';
 
 const HOUR = 3_600_000;
 
@@ -183,17 +183,6 @@ describe('error budget memory', () => {
   });
 });
 
-/** SLOs with the requests that allow one failure, by the README formula: 1 ÷ (1 − slo). */
-const SLOS: readonly (readonly [slo: number, requestsPerFailure: number])[] = [
-  [0.9, 10],
-  [0.99, 100],
-  [0.995, 200],
-  [0.999, 1_000],
-  [0.9995, 2_000],
-  [0.9999, 10_000],
-  [0.99999, 100_000],
-  [0.999999, 1_000_000],
-];
 
 describe('error budget at exactly its allowance', () => {
   it('exhausts a 99.999 % budget at exactly its allowance: 3 failures in 300 000 requests', () => {

@@ -32,3 +32,15 @@ export function manualClock(start = Date.UTC(2026, 0, 1)): Clock & { time: numbe
   };
   return clock;
 }
+
+/** SLOs with the requests that allow one failure (at a burn rate of 1): 1 ÷ (1 − slo), the README formula. */
+export const SLOS: readonly (readonly [slo: number, requestsPerFailure: number])[] = [
+  [0.9, 10],
+  [0.99, 100],
+  [0.995, 200],
+  [0.999, 1_000],
+  [0.9995, 2_000],
+  [0.9999, 10_000],
+  [0.99999, 100_000],
+  [0.999999, 1_000_000],
+];

@@ -4,7 +4,7 @@ import type { XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TimeoutError, createTimeout } from './index.js';
-import { deferred as manual, track } from '@x/test-support';
+import { deferred as manual, track, unhandledRejections } from '@x/test-support';
 
 function setup(ms = 100) {
   const clock = createVirtualClock();
@@ -16,15 +16,10 @@ function setup(ms = 100) {
 }
 
 // Abandoned work that rejects later must never surface as an unhandled rejection.
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const watch = unhandledRejections();
+const unhandled = watch.reasons;
+beforeEach(watch.start);
+afterEach(watch.stop);
 
 describe('aggressive timeout', () => {
   it('rejects at the deadline while the function is still running, and reports the running work', async () => {

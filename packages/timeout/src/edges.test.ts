@@ -5,22 +5,17 @@ import { createEventBus, isXError } from '@x/core';
 import type { XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import type { VirtualClock } from '@x/core/testing';
-import { gc } from '@x/test-support';
+import { gc, unhandledRejections } from '@x/test-support';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTimeout } from './index.js';
 import type { TimeoutPolicy } from './index.js';
 
 // Abandoned work that rejects later must never surface as an unhandled rejection.
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled.length = 0;
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const watch = unhandledRejections();
+const unhandled = watch.reasons;
+beforeEach(watch.start);
+afterEach(watch.stop);
 
 class OwnError extends Error {
   override name = 'OwnError';
@@ -197,7 +192,7 @@ describe('promises whose own then throws', () => {
     await clock.advance(100);
     await clock.flush();
     expect.soft(timeout.abandoned).toBe(0); // observed: 1, forever
-    expect.soft(unhandled).toEqual([]); // observed: the TimeoutError of a promise nobody holds
+    expect.soft(unhandled).toEqual([]); // the TimeoutError of a promise nobody holds must not surface
   });
 });
 

@@ -11,4 +11,6 @@ export { deferred } from './deferred.js';
 export type { Deferred } from './deferred.js';
 export { track } from './track.js';
 export type { Tracked } from './track.js';
+export { unhandledRejections } from './unhandled.js';
+export type { UnhandledRejections } from './unhandled.js';
 export { busWithoutVersion } from './buses.js';
