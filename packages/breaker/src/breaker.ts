@@ -191,8 +191,8 @@ class BreakerImpl implements Breaker {
   #fastVersion = -1;
   // Per-generation settlement handlers of the hot path, made by `#makeHandlers` (in the
   // constructor, then whenever the hot path is armed).
-  #onValue!: (value: unknown) => unknown;
-  #onError!: (error: unknown) => never;
+  #onValue!: (value: unknown) => void;
+  #onError!: (error: unknown) => void;
   #onValueOutcome!: (value: unknown) => Outcome<unknown>;
   #onErrorOutcome!: (error: unknown) => Outcome<unknown>;
 
@@ -247,16 +247,22 @@ class BreakerImpl implements Breaker {
       // generation's preallocated handlers are chained instead of creating closures.
       this.#requests++;
       this.#running++;
-      let result: T | PromiseLike<T>;
+      let promise: Promise<T>;
       try {
-        result = fn(ROOT_CONTEXT);
+        const result = fn(ROOT_CONTEXT);
+        // `instanceof` first: `Promise.resolve` on a native promise still costs a constructor lookup.
+        promise = result instanceof Promise ? result : Promise.resolve(result);
+        // The caller gets `fn`'s own promise; the settlement is recorded on a side branch whose
+        // reaction was registered first, so it runs before the caller's and the state is current
+        // when the caller resumes. This saves the caller a promise hop (about 0.15× of a bare call).
+        promise.then(this.#onValue, this.#onError);
       } catch (error) {
+        // `fn` threw, or its promise's `then` did.
         this.#running--;
         this.#settleError(error, undefined, this.#gen, -1, undefined);
         return Promise.reject(error);
       }
-      // `instanceof` first: `Promise.resolve` on a native promise still costs a constructor lookup.
-      return (result instanceof Promise ? result : Promise.resolve(result)).then(this.#onValue, this.#onError) as Promise<T>;
+      return promise;
     }
     return this.#executeSlow(fn, options);
   }
@@ -265,18 +271,18 @@ class BreakerImpl implements Breaker {
     if (options === undefined && this.#fastVersion === this.#events.version && this.#running < this.#maxConcurrent) {
       this.#requests++;
       this.#running++;
-      let result: T | PromiseLike<T>;
       try {
-        result = fn(ROOT_CONTEXT);
+        const result = fn(ROOT_CONTEXT);
+        return (result instanceof Promise ? result : Promise.resolve(result)).then(
+          this.#onValueOutcome,
+          this.#onErrorOutcome,
+        ) as Promise<Outcome<T>>;
       } catch (error) {
+        // `fn` threw, or its promise's `then` did.
         this.#running--;
         this.#settleError(error, undefined, this.#gen, -1, undefined);
         return Promise.resolve({ ok: false, error });
       }
-      return (result instanceof Promise ? result : Promise.resolve(result)).then(
-        this.#onValueOutcome,
-        this.#onErrorOutcome,
-      ) as Promise<Outcome<T>>;
     }
     if (!this.#closedFast && options === undefined) {
       // Without options the caller cannot have aborted: refuse without building a context.
@@ -352,15 +358,15 @@ class BreakerImpl implements Breaker {
    */
   #makeHandlers(): void {
     const gen = this.#gen;
-    this.#onValue = (value) => {
+    // Side-branch handlers for `execute`: they return nothing and never throw (every user callback
+    // they reach is guarded), so the branch's own promise never rejects.
+    this.#onValue = () => {
       this.#running--;
       this.#closedSuccess(gen, -1);
-      return value;
     };
     this.#onError = (error) => {
       this.#running--;
       this.#settleError(error, undefined, gen, -1, undefined);
-      throw error;
     };
     this.#onValueOutcome = (value) => {
       this.#running--;
@@ -378,50 +384,49 @@ class BreakerImpl implements Breaker {
   // capture it in two closures: cheaper than an async frame (measured on Node 20).
   #track<T>(fn: PolicyFn<T>, ctx: ExecutionContext, gen: number, start: number, permit: Permit | undefined): Promise<T> {
     this.#running++;
-    let result: T | PromiseLike<T>;
+    let promise: Promise<T>;
     try {
-      result = fn(ctx);
+      promise = Promise.resolve(fn(ctx));
+      // A side branch, as on the hot path: the caller gets `fn`'s promise.
+      promise.then(
+        () => {
+          this.#running--;
+          this.#settleValue(gen, start, permit);
+        },
+        (error: unknown) => {
+          this.#running--;
+          this.#settleError(error, ctx, gen, start, permit);
+        },
+      );
     } catch (error) {
       this.#running--;
       this.#settleError(error, ctx, gen, start, permit);
       return Promise.reject(error);
     }
-    return Promise.resolve(result).then(
-      (value) => {
-        this.#running--;
-        this.#settleValue(gen, start, permit);
-        return value;
-      },
-      (error: unknown) => {
-        this.#running--;
-        this.#settleError(error, ctx, gen, start, permit);
-        throw error;
-      },
-    );
+    return promise;
   }
 
   #trackOutcome<T>(fn: PolicyFn<T>, ctx: ExecutionContext, gen: number, start: number, permit: Permit | undefined): Promise<Outcome<T>> {
     this.#running++;
-    let result: T | PromiseLike<T>;
     try {
-      result = fn(ctx);
+      return Promise.resolve(fn(ctx)).then(
+        (value): Outcome<T> => {
+          this.#running--;
+          this.#settleValue(gen, start, permit);
+          return { ok: true, value };
+        },
+        (error: unknown): Outcome<T> => {
+          this.#running--;
+          this.#settleError(error, ctx, gen, start, permit);
+          return { ok: false, error };
+        },
+      );
     } catch (error) {
+      // `fn` threw, or its promise's `then` did.
       this.#running--;
       this.#settleError(error, ctx, gen, start, permit);
       return Promise.resolve({ ok: false, error });
     }
-    return Promise.resolve(result).then(
-      (value): Outcome<T> => {
-        this.#running--;
-        this.#settleValue(gen, start, permit);
-        return { ok: true, value };
-      },
-      (error: unknown): Outcome<T> => {
-        this.#running--;
-        this.#settleError(error, ctx, gen, start, permit);
-        return { ok: false, error };
-      },
-    );
   }
 
   #settleValue(gen: number, start: number, permit: Permit | undefined): void {
