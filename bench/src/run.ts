@@ -13,7 +13,7 @@ import { FULL, QUICK, measureRow, median } from './harness.js';
 import type { Cell, Column, Row, RowResult, Settings } from './harness.js';
 import { loadPackages } from './packages.js';
 import type { Packages } from './packages.js';
-import floor, { countingWrapperFloor } from './rows/floor.js';
+import floor, { countingWrapperFloor, sideBranchFloor } from './rows/floor.js';
 import breakerClosed from './rows/breaker-closed.js';
 import breakerOpen from './rows/breaker-open.js';
 import retryNoFailure from './rows/retry.js';
@@ -27,6 +27,7 @@ import { rows as ratelimitRows } from './cases/ratelimit.js';
 type RowFactory = (packages: Packages) => Row | Promise<Row>;
 const ROWS: readonly [string, RowFactory][] = [
   ['floor', floor],
+  ['floor-side', sideBranchFloor],
   ['floor-wrapper', countingWrapperFloor],
   ['breaker-closed', breakerClosed],
   ['breaker-open', breakerOpen],
@@ -102,7 +103,9 @@ function targetText(row: Row): string {
 function render(results: readonly RowResult[], settings: Settings, quick: boolean, processes: number): string {
   const out: string[] = [];
   out.push('@x benchmarks: median ratio to a bare `await fn()` measured in the same run (lower is better;');
-  out.push('rows with a target "of X" are relative to X instead)');
+  out.push('rows with a target "of X" are relative to X instead). Each op runs as `async () => { await op() }`');
+  out.push('against `async () => { await fn() }`; "@x strict" drops that async frame from both sides (the op\'s');
+  out.push('promise against `fn()`\'s), which leaves the same difference over a smaller base.');
   out.push(
     `Node ${process.version}, ${platform()} ${arch()}, ${cpus().length} CPUs; ${quick ? 'QUICK smoke run' : 'full run'}: ` +
       `${settings.rounds} interleaved rounds × ${settings.sampleMs} ms per op (mitata p50 per round)` +
@@ -116,6 +119,7 @@ function render(results: readonly RowResult[], settings: Settings, quick: boolea
     return [
       r.row.operation,
       fmtRatio(r.cells.x, r.errors.x),
+      fmtRatio(r.cells.xStrict, r.errors.x),
       fmtRatio(r.cells.cockatiel, r.errors.cockatiel),
       opossum,
       fmtRatio(r.cells.pRetry, r.errors.pRetry),
@@ -123,7 +127,7 @@ function render(results: readonly RowResult[], settings: Settings, quick: boolea
       verdict(r),
     ];
   });
-  out.push(table(['operation', '@x', 'cockatiel', 'opossum', 'p-retry', 'target', 'result'], rows));
+  out.push(table(['operation', '@x', '@x strict', 'cockatiel', 'opossum', 'p-retry', 'target', 'result'], rows));
   out.push('');
   out.push(
     processes > 1
@@ -137,7 +141,7 @@ function render(results: readonly RowResult[], settings: Settings, quick: boolea
       `${cell.ns.toFixed(0)} ns`,
       `${cell.ratio.toFixed(2)}×`,
       `${cell.min.toFixed(2)}..${cell.max.toFixed(2)}`,
-      `${r.bareNs.toFixed(0)} ns`,
+      `${(column === 'xStrict' ? (r.bareStrictNs ?? Number.NaN) : r.bareNs).toFixed(0)} ns`,
     ]),
   );
   out.push(table(['operation', 'library', 'time/op', 'ratio', processes > 1 ? 'process ratios' : 'round ratios', 'bare'], detail));
@@ -199,6 +203,7 @@ function plainRows(results: readonly RowResult[]): ChildRow[] {
     baselineLabel: r.row.baselineLabel ?? null,
     result: verdict(r),
     bareNs: r.bareNs,
+    bareStrictNs: r.bareStrictNs ?? null,
     cells: r.cells,
     errors: r.errors,
     note: r.row.note ?? null,
@@ -213,6 +218,7 @@ interface ChildRow {
   readonly baselineLabel: string | null;
   readonly result: string;
   readonly bareNs: number;
+  readonly bareStrictNs: number | null;
   readonly cells: Partial<Record<Column, Cell>>;
   readonly errors: Partial<Record<Column, string>>;
   readonly note: string | null;
@@ -264,7 +270,8 @@ function measureInProcesses(args: Args, settings: Settings): number {
       ...(meta.baselineLabel !== null && { baselineLabel: meta.baselineLabel }),
       ...(meta.note !== null && { note: meta.note }),
     };
-    return { row, bareNs: median(same.map((r) => r.bareNs)), cells, errors };
+    const strict = same.map((r) => r.bareStrictNs).filter((ns): ns is number => ns !== null);
+    return { row, bareNs: median(same.map((r) => r.bareNs)), ...(strict.length > 0 && { bareStrictNs: median(strict) }), cells, errors };
   });
   if (args.json) {
     const plain = plainRows(results);

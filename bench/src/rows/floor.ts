@@ -11,8 +11,8 @@ const verify = (_column: unknown, result: unknown) => {
 };
 
 /**
- * Informational: the least any policy that must see a call settle can cost, `fn().then(...)` with
- * shared handlers and no bookkeeping. The breaker and retry rows are read against this floor.
+ * Informational: the least a policy that may change the outcome can cost (the retry's shape),
+ * `fn().then(...)` with shared handlers and no bookkeeping. The retry row is read against it.
  */
 export default function floor(): Row {
   return {
@@ -22,38 +22,64 @@ export default function floor(): Row {
   };
 }
 
+let settled = 0;
+const countValue = () => {
+  settled++;
+};
+const countError = () => {
+  settled--;
+};
+
+/**
+ * Informational: the least a policy that only watches a call can cost (the breaker's shape): the
+ * caller gets `fn`'s own promise, and the settlement is seen on a side branch.
+ */
+export function sideBranchFloor(): Row {
+  return {
+    operation: 'floor: p = fn(); p.then(count, count); return p',
+    ops: {
+      x: () => {
+        const p = work();
+        p.then(countValue, countError);
+        return p;
+      },
+    },
+    verify,
+  };
+}
+
 /**
  * The least a breaker-shaped wrapper can do: one method call that checks a flag, counts the call,
- * chains two handlers made once, and counts the settlement. No state machine, no stats, no events.
- * What a real breaker adds is read against this row, not against `floor`.
+ * watches the settlement on a side branch with two handlers made once, and counts it. No state
+ * machine, no stats, no events. What a real breaker adds is read against this row.
  */
 class CountingWrapper {
   #open = false;
   #started = 0;
   #settled = 0;
   #failuresInARow = 0;
-  readonly #onValue = (value: unknown) => {
+  readonly #onValue = () => {
     this.#settled++;
     this.#failuresInARow = 0;
-    return value;
   };
-  readonly #onError = (error: unknown) => {
+  readonly #onError = () => {
     this.#settled++;
     this.#failuresInARow++;
-    throw error;
   };
 
   execute<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#open) return Promise.reject(new Error('open'));
     this.#started++;
-    return fn().then(this.#onValue, this.#onError) as Promise<T>;
+    const promise = fn();
+    promise.then(this.#onValue, this.#onError);
+    return promise;
   }
 }
 
 export function countingWrapperFloor(): Row {
   const wrapper = new CountingWrapper();
   return {
-    operation: 'floor: counting wrapper (a class, 2 counters)',
+    operation: 'floor: counting wrapper (a class, 2 counters, side branch)',
     ops: { x: () => wrapper.execute(work) },
     verify,
   };
