@@ -1,3 +1,4 @@
+import { hostilePromise } from '@x/test-support';
 import { describe, expect, it } from 'vitest';
 import { collect, setup } from './test-support.js';
 import type { BreakerOptions } from './options.js';
@@ -42,15 +43,7 @@ describe('the promise execute returns', () => {
       const { breaker, events } = setup({ ...options, failureThreshold: 5, minimumCalls: 100 }); // two failures must not open it
       const failures = collect(events, 'breaker.failure');
       const boom = new Error('then method');
-      const hostile = () => {
-        const p = Promise.resolve('x');
-        Object.defineProperty(p, 'then', {
-          value: () => {
-            throw boom;
-          },
-        });
-        return p;
-      };
+      const hostile = () => hostilePromise(boom);
       let execute: Promise<unknown> | undefined;
       let outcome: Promise<unknown> | undefined;
       expect(() => {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createEventBus } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
+import { hostilePromise } from '@x/test-support';
 import { constantBackoff, exponentialBackoff, linearBackoff } from './backoff.js';
 import type { Jitter } from './backoff.js';
 import { createRetryBudget } from './budget.js';
@@ -92,15 +93,7 @@ describe('budget arithmetic, Retry-After parsing, jitter on unbounded delays, ho
     // The first audit made a throwing `then` getter a failed attempt; a native promise with a
     // throwing own `then` method still escapes synchronously from `result.then(...)`.
     const boom = new Error('then method');
-    const hostile = () => {
-      const p = Promise.resolve('x');
-      Object.defineProperty(p, 'then', {
-        value: () => {
-          throw boom;
-        },
-      });
-      return p;
-    };
+    const hostile = () => hostilePromise(boom);
     const retry = createRetry({ maxAttempts: 1, events: createEventBus() });
     const threw: string[] = [];
     for (const mode of ['execute', 'executeOutcome', 'executeWithStats'] as const) {

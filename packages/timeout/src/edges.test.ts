@@ -5,7 +5,7 @@ import { createEventBus, isXError } from '@x/core';
 import type { XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import type { VirtualClock } from '@x/core/testing';
-import { gc, unhandledRejections } from '@x/test-support';
+import { gc, hostilePromise, unhandledRejections } from '@x/test-support';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTimeout } from './index.js';
@@ -144,17 +144,6 @@ function runFn(clock: VirtualClock, spec: CallSpec, index: number) {
       }
     });
   };
-}
-
-/** A native promise whose own `then` throws (what `Promise.resolve` hands back as it is). */
-function hostilePromise(error: Error): Promise<string> {
-  const p = Promise.resolve('x');
-  Object.defineProperty(p, 'then', {
-    value: () => {
-      throw error;
-    },
-  });
-  return p;
 }
 
 describe('promises whose own then throws', () => {
