@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createEventBus, deriveContext, toContext } from '@x/core';
 import type { SignalSource } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
+import { createRetryBudget } from './budget.js';
 import { createRetry } from './retry.js';
 import type { RetryOptions } from './retry.js';
 import { retryStatsOf } from './stats.js';
@@ -199,5 +200,27 @@ describe('nothing runs after the retry gives up', () => {
       await clock.advance(3_600_000);
       expect(calls).toHaveLength(made);
     }
+  });
+});
+
+describe('abort and the retry budget', () => {
+  it('keeps a granted retry spent when the caller aborts during its wait', async () => {
+    const clock = createVirtualClock();
+    const events = createEventBus();
+    const budget = createRetryBudget({ ratio: 0.5, minPerSecond: 0, windowMs: 10_000, clock, events });
+    const retry = createRetry({ clock, events, backoff: 1_000, maxAttempts: 3, budget });
+    // Two calls that succeed give an allowance of one retry.
+    await retry.execute(async () => 'a');
+    await retry.execute(async () => 'b');
+    const controller = new AbortController();
+    const { fn, calls } = flaky(10, 'x');
+    const result = settle(retry.execute(fn, { signal: controller.signal }));
+    await clock.advance(10); // first attempt failed, the retry is granted, its wait is pending
+    expect(budget.snapshot()).toMatchObject({ calls: 3, retries: 1 });
+    controller.abort(new Error('gone'));
+    await clock.flush();
+    expect((result.state.error as Error).message).toBe('gone');
+    expect(calls).toHaveLength(1); // the retry never ran...
+    expect(budget.snapshot()).toMatchObject({ calls: 3, retries: 1 }); // ...and stays counted
   });
 });
