@@ -72,8 +72,8 @@ const bare: Op = () => work();
 /**
  * The op as an application runs it: inside an async function, `await op()`. Every column, and bare
  * `await fn()`, is measured this way, so each ratio includes the caller's own async frame on both
- * sides. This is the setting in which the anchors measure what the issue and BRIEF §6 quote
- * (cockatiel's closed breaker 2.5× here against 2.4× there; see bench/README.md).
+ * sides. This is the setting closest to the anchor figures the issue and BRIEF §6 quote
+ * (cockatiel's closed breaker 2.34× here against 2.4× there; see bench/README.md).
  */
 const awaited = (op: Op): Op =>
   // Compiled per op, so each wrapper's call site sees one op, as a call site in an application does.
@@ -121,6 +121,7 @@ export async function measureRow(row: Row, settings: Settings, log: (line: strin
       // is the harder reading (the frame no longer dilutes the difference) and is printed beside.
       if (column === 'x' && row.baseline === undefined) {
         await warmUp(op, settings.warmupMs);
+        await warmUp(bare, settings.warmupMs);
         ops.push(['xStrict', op], ['bareStrict', bare]);
       }
     } catch (error) {
