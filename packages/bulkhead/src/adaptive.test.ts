@@ -6,6 +6,7 @@ import { AimdLimit } from './aimd.js';
 import { GradientLimit } from './gradient.js';
 import { createAdaptiveConcurrency, createBulkhead } from './index.js';
 import type { AdaptiveAlgorithm, AdaptiveConcurrencyOptions } from './index.js';
+import { hostilePromise } from '@x/test-support';
 import { recordingBus } from './test-helpers.js';
 
 const BASE_MS = 10;
@@ -360,5 +361,22 @@ describe('createAdaptiveConcurrency options', () => {
     expect(() => createAdaptiveConcurrency({ target, maxx: 8 } as unknown as AdaptiveConcurrencyOptions)).toThrow(
       /^createAdaptiveConcurrency: option "maxx"/,
     );
+  });
+});
+
+describe('createAdaptiveConcurrency and a function whose promise has a throwing then()', () => {
+  it('rejects without throwing synchronously and does not leak its in-flight count', async () => {
+    const clock = createVirtualClock();
+    const events = createEventBus();
+    const bulkhead = createBulkhead({ name: 'downstream', maxConcurrent: 5, clock, events });
+    const adaptive = createAdaptiveConcurrency({ target: bulkhead, algorithm: 'aimd', clock, events });
+    const boom = new Error('then method');
+    let call: Promise<unknown> | undefined;
+    expect(() => {
+      call = adaptive.execute(() => hostilePromise(boom));
+    }).not.toThrow();
+    await expect(call).rejects.toBe(boom);
+    await expect(adaptive.executeOutcome(() => hostilePromise(boom))).resolves.toEqual({ ok: false, error: boom });
+    expect(adaptive.stats().inflight).toBe(0);
   });
 });

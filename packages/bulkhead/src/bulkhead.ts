@@ -212,14 +212,13 @@ class BulkheadImpl implements Bulkhead {
     // A free slot only counts when nobody waits: a new caller never barges past a waiter.
     if (this.#active < this.#limit && this.#queue.size === 0) {
       this.#admitNow();
-      let result: T | PromiseLike<T>;
       try {
-        result = fn(ctx);
+        return Promise.resolve(fn(ctx)).then(this.#onValue, this.#onError) as Promise<T>;
       } catch (error) {
+        // `fn` threw, or its promise's own `then` did.
         this._release();
         return Promise.reject(error);
       }
-      return Promise.resolve(result).then(this.#onValue, this.#onError) as Promise<T>;
     }
     return this.#enqueue(EXECUTE, fn as PolicyFn<unknown>, ctx) as Promise<T>;
   }
@@ -229,14 +228,13 @@ class BulkheadImpl implements Bulkhead {
     if (options !== undefined && isContextAborted(ctx)) return this.#abortedAtEntry(ctx, OUTCOME) as Promise<Outcome<T>>;
     if (this.#active < this.#limit && this.#queue.size === 0) {
       this.#admitNow();
-      let result: T | PromiseLike<T>;
       try {
-        result = fn(ctx);
+        return Promise.resolve(fn(ctx)).then(this.#onOkOutcome, this.#onErrorOutcome) as Promise<Outcome<T>>;
       } catch (error) {
+        // `fn` threw, or its promise's own `then` did.
         this._release();
         return Promise.resolve({ ok: false, error });
       }
-      return Promise.resolve(result).then(this.#onOkOutcome, this.#onErrorOutcome) as Promise<Outcome<T>>;
     }
     return this.#enqueue(OUTCOME, fn as PolicyFn<unknown>, ctx) as Promise<Outcome<T>>;
   }
@@ -422,19 +420,17 @@ class BulkheadImpl implements Bulkhead {
         continue;
       }
       this.#admittedFromQueue(waiter);
-      let result: unknown;
+      let settled: Promise<unknown>;
       try {
-        result = (waiter.fn as PolicyFn<unknown>)(ctx);
+        const result = Promise.resolve((waiter.fn as PolicyFn<unknown>)(ctx));
+        settled = outcome ? result.then(this.#onOkOutcome, this.#onErrorOutcome) : result.then(this.#onValue, this.#onError);
       } catch (error) {
+        // `fn` threw, or its promise's own `then` did: the waiters behind it still start.
         this._release();
         this.#settleRejected(waiter, error);
         continue;
       }
-      waiter.resolve(
-        outcome
-          ? Promise.resolve(result).then(this.#onOkOutcome, this.#onErrorOutcome)
-          : Promise.resolve(result).then(this.#onValue, this.#onError),
-      );
+      waiter.resolve(settled);
     }
     starting.length = 0;
     this.#startScheduled = false;

@@ -6,6 +6,7 @@ import { createVirtualClock } from '@x/core/testing';
 import { describe, expect, it } from 'vitest';
 import { createBulkhead } from './index.js';
 import type { BulkheadOptions } from './index.js';
+import { hostilePromise } from '@x/test-support';
 import { deferred, recordingBus, track } from './test-helpers.js';
 
 function setup(options: Partial<BulkheadOptions> = {}) {
@@ -171,5 +172,40 @@ describe('slots, queue places and listeners under churn', () => {
     expect(waiter.error).toMatchObject({ reason: 'timeout' });
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
     permit.release();
+  });
+});
+
+describe('a function whose promise has a throwing then()', () => {
+  // Policies call `.then` on what `fn` returned; a native promise with its own throwing `then`
+  // must become that call's failure, and its slot must come back.
+  it('rejects (execute) or fails (executeOutcome) without throwing synchronously, and frees the slot', async () => {
+    const { bulkhead, clock } = setup({ maxConcurrent: 1 });
+    const boom = new Error('then method');
+    for (const mode of ['execute', 'executeOutcome'] as const) {
+      let call: Promise<unknown> | undefined;
+      expect(() => {
+        call = bulkhead[mode](() => hostilePromise(boom));
+      }, mode).not.toThrow();
+      if (mode === 'execute') await expect(call).rejects.toBe(boom);
+      else await expect(call).resolves.toEqual({ ok: false, error: boom });
+      expect(bulkhead.stats().active, mode).toBe(0);
+    }
+    expect(await bulkhead.execute(async () => 'next')).toBe('next');
+    await clock.flush();
+  });
+
+  it('fails a queued call the same way and still starts the waiters behind it', async () => {
+    const { bulkhead, clock } = setup({ maxConcurrent: 1, maxQueue: 5 });
+    const boom = new Error('then method');
+    const permit = await bulkhead.acquire();
+    const hostile = track(bulkhead.execute(() => hostilePromise(boom)));
+    const hostileOutcome = track(bulkhead.executeOutcome(() => hostilePromise(boom)));
+    const after = track(bulkhead.execute(async () => 'after'));
+    permit.release();
+    await clock.flush();
+    expect(hostile.error).toBe(boom);
+    expect(hostileOutcome.value).toEqual({ ok: false, error: boom });
+    expect(after.value).toBe('after');
+    expect(bulkhead.stats()).toMatchObject({ active: 0, queued: 0 });
   });
 });

@@ -1,3 +1,4 @@
+import { hostilePromise } from '@x/test-support';
 import { describe, expect, it, vi } from 'vitest';
 import { XError, compose, deriveContext, fallback, invoke, isXError, toContext, toOutcome } from './index.js';
 import type { ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from './index.js';
@@ -286,5 +287,36 @@ describe('invoke', () => {
       throw boom;
     }, toContext());
     await expect(result).rejects.toBe(boom);
+  });
+});
+
+describe('promises whose own then() throws', () => {
+  // `@x/breaker` hands back the function's own promise, so a policy wrapping it can be given such a
+  // promise too; calling `.then` on it must not throw out of `execute`.
+  const boom = new Error('then method');
+
+  it('invoke returns a promise that rejects with the error, safe to chain', async () => {
+    let result: Promise<unknown> | undefined;
+    expect(() => {
+      result = invoke(() => hostilePromise(boom), toContext()).then((v) => v);
+    }).not.toThrow();
+    await expect(result).rejects.toBe(boom);
+  });
+
+  it('invoke hands back a plain native promise as it is', () => {
+    const own = Promise.resolve(1);
+    expect(invoke(() => own, toContext())).toBe(own);
+  });
+
+  it('fallback serves its value, with or without a wrapped policy, and never throws synchronously', async () => {
+    const passThrough: Policy = { name: 'pass', execute: (fn, options) => fn(toContext(options)) as never, executeOutcome: (fn, options) => toOutcome(invoke(fn, toContext(options))) };
+    for (const policy of [fallback(() => 'served'), fallback(passThrough, () => 'served')]) {
+      let result: Promise<unknown> | undefined;
+      expect(() => {
+        result = policy.execute(() => hostilePromise(boom));
+      }).not.toThrow();
+      await expect(result).resolves.toBe('served');
+      await expect(policy.executeOutcome(() => hostilePromise(boom))).resolves.toEqual({ ok: true, value: 'served' });
+    }
   });
 });

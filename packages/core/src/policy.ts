@@ -62,8 +62,11 @@ const settle = <T>(promise: Promise<T>): Promise<Outcome<T>> =>
     (error: unknown) => ({ ok: false, error }),
   );
 
+const promiseThen = Promise.prototype.then;
+
 /**
- * Calls `fn(ctx)` and always returns a promise: a synchronous throw becomes a rejection.
+ * Calls `fn(ctx)` and always returns a native promise that is safe to chain: a synchronous throw
+ * becomes a rejection, and so does a `then` of the returned promise's own that throws.
  *
  * @example
  * ```ts
@@ -72,7 +75,12 @@ const settle = <T>(promise: Promise<T>): Promise<Outcome<T>> =>
  */
 export function invoke<T, C>(fn: (ctx: C) => T | PromiseLike<T>, ctx: C): Promise<T> {
   try {
-    return Promise.resolve(fn(ctx));
+    const result = fn(ctx);
+    // A native promise with the standard `then` is handed back as it is. `Promise.resolve` would
+    // also hand back one whose own `then` was replaced, and calling that could throw; adopting it
+    // in a new promise calls it from a job instead, where a throw is a rejection.
+    if (result instanceof Promise && result.then !== promiseThen) return new Promise<T>((resolve) => resolve(result));
+    return Promise.resolve(result);
   } catch (error) {
     return Promise.reject(error);
   }
@@ -197,11 +205,17 @@ class FallbackPolicy implements Policy<object, unknown> {
         run = Promise.reject(error);
       }
     }
-    return run.then(undefined, (error: unknown) => {
+    const recover = (error: unknown): unknown => {
       if (isAbortedByCaller(ctx)) throw error;
       if (this.#shouldHandle !== undefined && !this.#shouldHandle(error)) throw error;
       return this.#handler(error, ctx);
-    });
+    };
+    try {
+      return run.then(undefined, recover);
+    } catch (error) {
+      // The wrapped policy handed back the function's own promise, and its `then` threw.
+      return Promise.reject(error).then(undefined, recover);
+    }
   }
 
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<unknown>> {

@@ -3,7 +3,8 @@ import { compose, createEventBus, deriveContext, isXError, toContext } from '@x/
 import type { ExecutionContext, Policy } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import { describe, expect, it, vi } from 'vitest';
-import { createRateLimiter } from './index.js';
+import { hostilePromise } from '@x/test-support';
+import { createAdaptiveRateLimiter, createRateLimiter } from './index.js';
 import type { RateLimiterOptions } from './index.js';
 
 function setup(options: Partial<RateLimiterOptions> = {}) {
@@ -153,5 +154,23 @@ describe('limiter.policy', () => {
     limiter.setBurst(2);
     await expect(policy.execute(() => 0)).rejects.toThrow(/can never be admitted/);
     await expect(policy.executeOutcome(() => 0)).resolves.toMatchObject({ ok: false });
+  });
+});
+
+describe('a function whose promise has a throwing then()', () => {
+  it('limiter.policy and the adaptive policy reject or fail without throwing synchronously', async () => {
+    const { limiter } = setup({ burst: 10 }); // all four calls are admitted at once
+    const adaptive = createAdaptiveRateLimiter({ limiter, minLimit: 1, maxLimit: 100, targetLatencyMs: 100, events: createEventBus() });
+    const boom = new Error('then method');
+    for (const policy of [limiter.policy('k'), adaptive.policy('k')]) {
+      let call: Promise<unknown> | undefined;
+      let outcome: Promise<unknown> | undefined;
+      expect(() => {
+        call = policy.execute(() => hostilePromise(boom));
+        outcome = policy.executeOutcome(() => hostilePromise(boom));
+      }).not.toThrow();
+      await expect(call).rejects.toBe(boom);
+      await expect(outcome).resolves.toEqual({ ok: false, error: boom });
+    }
   });
 });
