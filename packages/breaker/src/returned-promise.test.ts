@@ -1,4 +1,4 @@
-import { hostilePromise } from '@x/test-support';
+import { hostilePromise, reentrantHostilePromise } from '@x/test-support';
 import { describe, expect, it } from 'vitest';
 import { collect, setup } from './test-support.js';
 import type { BreakerOptions } from './options.js';
@@ -70,4 +70,19 @@ describe('the promise execute returns', () => {
     expect(wrapped).toBeInstanceOf(Promise);
     expect(await wrapped).toBe(4);
   });
+});
+
+describe('a then() that registers its handlers and then throws', () => {
+  for (const [path, callOptions] of [
+    ['hot path', undefined],
+    ['slow path', { signal: new AbortController().signal }],
+  ] as const) {
+    it(`is settled once: running calls back to 0 and one outcome counted (${path})`, async () => {
+      const { breaker } = setup({ failureThreshold: 100, maxConcurrent: 1 });
+      await breaker.execute(() => reentrantHostilePromise(new Error('then')), callOptions).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const { runningCalls, totals } = breaker.stats();
+      expect({ runningCalls, decided: totals.successes + totals.failures }).toEqual({ runningCalls: 0, decided: 1 });
+    });
+  }
 });

@@ -1,4 +1,4 @@
-import { abortSignalOf, isContextAborted, toContext, trackInstance, watchAbort, unwatchAbort } from '@x/core';
+import { abortSignalOf, isContextAborted, toContext, toPromise, trackInstance, watchAbort, unwatchAbort } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn, TimerHandle } from '@x/core';
 import { bulkheadRejection } from './errors.js';
 import type { BulkheadErrorReason, BulkheadRejectedError, BulkheadRejectReason } from './errors.js';
@@ -213,9 +213,9 @@ class BulkheadImpl implements Bulkhead {
     if (this.#active < this.#limit && this.#queue.size === 0) {
       this.#admitNow();
       try {
-        return Promise.resolve(fn(ctx)).then(this.#onValue, this.#onError) as Promise<T>;
+        return toPromise(fn(ctx)).then(this.#onValue, this.#onError) as Promise<T>;
       } catch (error) {
-        // `fn` threw, or its promise's own `then` did.
+        // `fn` threw.
         this._release();
         return Promise.reject(error);
       }
@@ -229,9 +229,9 @@ class BulkheadImpl implements Bulkhead {
     if (this.#active < this.#limit && this.#queue.size === 0) {
       this.#admitNow();
       try {
-        return Promise.resolve(fn(ctx)).then(this.#onOkOutcome, this.#onErrorOutcome) as Promise<Outcome<T>>;
+        return toPromise(fn(ctx)).then(this.#onOkOutcome, this.#onErrorOutcome) as Promise<Outcome<T>>;
       } catch (error) {
-        // `fn` threw, or its promise's own `then` did.
+        // `fn` threw.
         this._release();
         return Promise.resolve({ ok: false, error });
       }
@@ -422,10 +422,10 @@ class BulkheadImpl implements Bulkhead {
       this.#admittedFromQueue(waiter);
       let settled: Promise<unknown>;
       try {
-        const result = Promise.resolve((waiter.fn as PolicyFn<unknown>)(ctx));
+        const result = toPromise((waiter.fn as PolicyFn<unknown>)(ctx));
         settled = outcome ? result.then(this.#onOkOutcome, this.#onErrorOutcome) : result.then(this.#onValue, this.#onError);
       } catch (error) {
-        // `fn` threw, or its promise's own `then` did: the waiters behind it still start.
+        // `fn` threw: the waiters behind it still start.
         this._release();
         this.#settleRejected(waiter, error);
         continue;

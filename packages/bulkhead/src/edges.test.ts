@@ -6,7 +6,7 @@ import { createVirtualClock } from '@x/core/testing';
 import { describe, expect, it } from 'vitest';
 import { createBulkhead } from './index.js';
 import type { BulkheadOptions } from './index.js';
-import { hostilePromise } from '@x/test-support';
+import { hostilePromise, reentrantHostilePromise } from '@x/test-support';
 import { deferred, recordingBus, track } from './test-helpers.js';
 
 function setup(options: Partial<BulkheadOptions> = {}) {
@@ -207,5 +207,16 @@ describe('a function whose promise has a throwing then()', () => {
     expect(hostileOutcome.value).toEqual({ ok: false, error: boom });
     expect(after.value).toBe('after');
     expect(bulkhead.stats()).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it('frees the slot once when that then() registered its handlers before throwing', async () => {
+    const { bulkhead, clock } = setup({ maxConcurrent: 1, maxQueue: 0 });
+    await bulkhead.execute(() => reentrantHostilePromise(new Error('then'))).catch(() => undefined);
+    await clock.flush();
+    expect(bulkhead.stats().active).toBe(0);
+    // The limit still holds: one slot, not two.
+    const held = await bulkhead.acquire();
+    expect(bulkhead.executeOutcome(async () => 1)).resolves.toMatchObject({ ok: false });
+    held.release();
   });
 });

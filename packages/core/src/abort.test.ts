@@ -205,4 +205,13 @@ describe('isAbortError', () => {
     expect(isAbortError(new Error('plain'))).toBe(false);
     expect(isAbortError('custom reason')).toBe(false);
   });
+
+  it('answers false, without throwing, for an error whose name getter throws', () => {
+    const hostile = Object.defineProperty(new Error('x'), 'name', {
+      get() {
+        throw new Error('name getter');
+      },
+    });
+    expect(isAbortError(hostile)).toBe(false);
+  });
 });

@@ -218,5 +218,10 @@ export function sleep(ms: number, options: SleepOptions = {}): Promise<void> {
  */
 export function isAbortError(error: unknown, signal?: AbortSignal): boolean {
   if (signal?.aborted && error === signal.reason) return true;
-  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError';
+  if (typeof error !== 'object' || error === null) return false;
+  try {
+    return (error as { name?: unknown }).name === 'AbortError';
+  } catch {
+    return false; // a `name` getter that throws: not an abort
+  }
 }

@@ -103,6 +103,15 @@ describe('isAbortedByCaller', () => {
     const byTimeout = new AbortController();
     byTimeout.abort(Object.assign(new Error('timed out'), { code: 'TIMEOUT' }));
     expect(isAbortedByCaller(toContext({ signal: byTimeout.signal }))).toBe(false);
+    const hostile = new AbortController();
+    hostile.abort(
+      Object.defineProperty(new Error('x'), 'code', {
+        get() {
+          throw new Error('code getter');
+        },
+      }),
+    );
+    expect(isAbortedByCaller(toContext({ signal: hostile.signal }))).toBe(true); // not a timeout's reason
   });
 
   it('reads a lazy source without creating its signal', () => {

@@ -250,7 +250,12 @@ export function isContextAborted(ctx: ExecutionContext): boolean {
 export function isAbortedByCaller(ctx: ExecutionContext): boolean {
   if (!isContextAborted(ctx)) return false;
   const reason: unknown = abortSignalOf(ctx)?.reason;
-  return !(typeof reason === 'object' && reason !== null && (reason as { code?: unknown }).code === 'TIMEOUT');
+  if (typeof reason !== 'object' || reason === null) return true;
+  try {
+    return (reason as { code?: unknown }).code !== 'TIMEOUT';
+  } catch {
+    return true; // a `code` getter that throws: not a timeout's reason
+  }
 }
 
 /**

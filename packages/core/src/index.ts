@@ -42,5 +42,5 @@ export {
   earliestDeadline,
 } from './context.js';
 export type { ExecutionContext, ExecuteOptions, ContextChanges, SignalSource } from './context.js';
-export { compose, fallback, invoke, toOutcome } from './policy.js';
+export { compose, fallback, invoke, toOutcome, toPromise } from './policy.js';
 export type { Policy, PolicyFn, Outcome, ComposedPolicy, FallbackHandler, FallbackOptions } from './policy.js';

@@ -1,6 +1,6 @@
-import { hostilePromise } from '@x/test-support';
+import { hostilePromise, reentrantHostilePromise } from '@x/test-support';
 import { describe, expect, it, vi } from 'vitest';
-import { XError, compose, deriveContext, fallback, invoke, isXError, toContext, toOutcome } from './index.js';
+import { XError, compose, deriveContext, fallback, invoke, isXError, toContext, toOutcome, toPromise } from './index.js';
 import type { ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from './index.js';
 import { adding, direct, linking, retrying, tagging, throwingSync, tracing } from './test-policies.js';
 
@@ -301,6 +301,40 @@ describe('promises whose own then() throws', () => {
       result = invoke(() => hostilePromise(boom), toContext()).then((v) => v);
     }).not.toThrow();
     await expect(result).rejects.toBe(boom);
+  });
+
+  it('toPromise hands back a native promise as it is and adopts anything else, never throwing', async () => {
+    const own = Promise.resolve(1);
+    expect(toPromise(own)).toBe(own);
+    await expect(toPromise(2)).resolves.toBe(2);
+    const thenable = { then: (resolve: (v: number) => void) => resolve(3) } as unknown as PromiseLike<number>;
+    await expect(toPromise(thenable)).resolves.toBe(3);
+    const replaced = hostilePromise(boom);
+    const adopted = toPromise(replaced);
+    expect(adopted).not.toBe(replaced);
+    expect(adopted.then).toBe(Promise.prototype.then);
+    await expect(adopted).rejects.toBe(boom);
+    const getter = Promise.resolve(4);
+    Object.defineProperty(getter, 'then', {
+      get() {
+        throw boom;
+      },
+    });
+    let fromGetter: Promise<unknown> | undefined;
+    expect(() => {
+      fromGetter = toPromise(getter);
+    }).not.toThrow();
+    await expect(fromGetter).rejects.toBe(boom);
+  });
+
+  it('toPromise settles once when a replaced then() registers its handlers and then throws', async () => {
+    const seen: unknown[] = [];
+    await toPromise(reentrantHostilePromise(boom)).then(
+      (value) => seen.push(['value', value]),
+      (error: unknown) => seen.push(['error', error]),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(seen).toEqual([['error', boom]]);
   });
 
   it('invoke hands back a plain native promise as it is', () => {

@@ -65,8 +65,32 @@ const settle = <T>(promise: Promise<T>): Promise<Outcome<T>> =>
 const promiseThen = Promise.prototype.then;
 
 /**
- * Calls `fn(ctx)` and always returns a native promise that is safe to chain: a synchronous throw
- * becomes a rejection, and so does a `then` of the returned promise's own that throws.
+ * A native promise for `value` whose `then` is the standard one, so a policy can chain on it
+ * without user code running or throwing during the call. A native promise is handed back as it
+ * is. One whose own `then` was replaced (or is a getter) is adopted by a new promise, which calls
+ * that `then` from a job: a throw there becomes a rejection, and handlers it registers cannot
+ * settle the call a second time. Never throws.
+ *
+ * @example
+ * ```ts
+ * const promise = toPromise(fn(ctx));
+ * promise.then(recordSuccess, recordFailure);
+ * ```
+ */
+export function toPromise<T>(value: T | PromiseLike<T>): Promise<T> {
+  if (!(value instanceof Promise)) return Promise.resolve(value);
+  let standard = false;
+  try {
+    standard = value.then === promiseThen;
+  } catch {
+    // A `then` getter that throws: adopting it below turns that into a rejection.
+  }
+  return standard ? (value as Promise<T>) : new Promise<T>((resolve) => resolve(value));
+}
+
+/**
+ * Calls `fn(ctx)` and always returns a native promise that is safe to chain (see
+ * {@link toPromise}): a synchronous throw becomes a rejection.
  *
  * @example
  * ```ts
@@ -75,12 +99,7 @@ const promiseThen = Promise.prototype.then;
  */
 export function invoke<T, C>(fn: (ctx: C) => T | PromiseLike<T>, ctx: C): Promise<T> {
   try {
-    const result = fn(ctx);
-    // A native promise with the standard `then` is handed back as it is. `Promise.resolve` would
-    // also hand back one whose own `then` was replaced, and calling that could throw; adopting it
-    // in a new promise calls it from a job instead, where a throw is a rejection.
-    if (result instanceof Promise && result.then !== promiseThen) return new Promise<T>((resolve) => resolve(result));
-    return Promise.resolve(result);
+    return toPromise(fn(ctx));
   } catch (error) {
     return Promise.reject(error);
   }
@@ -210,12 +229,8 @@ class FallbackPolicy implements Policy<object, unknown> {
       if (this.#shouldHandle !== undefined && !this.#shouldHandle(error)) throw error;
       return this.#handler(error, ctx);
     };
-    try {
-      return run.then(undefined, recover);
-    } catch (error) {
-      // The wrapped policy handed back the function's own promise, and its `then` threw.
-      return Promise.reject(error).then(undefined, recover);
-    }
+    // A wrapped policy may hand back the function's own promise, whose `then` could be anything.
+    return toPromise(run).then(undefined, recover);
   }
 
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<unknown>> {

@@ -1,4 +1,4 @@
-import { abortSignalOf, checkClock, checkEvents, checkFunction, checkOptionKeys, checkString, deriveContext, earliestDeadline, InvalidOptionsError, isAbortedByCaller, isContextAborted, MAX_TIMER_MS, sleep, toContext, trackInstance } from '@x/core';
+import { abortSignalOf, checkClock, checkEvents, checkFunction, checkOptionKeys, checkString, deriveContext, earliestDeadline, InvalidOptionsError, isAbortedByCaller, isContextAborted, MAX_TIMER_MS, sleep, toContext, toPromise, trackInstance } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from '@x/core';
 import { constantBackoff, neverWaits, sanitizeDelay } from './backoff.js';
 import type { Backoff } from './backoff.js';
@@ -271,7 +271,7 @@ class RetryPolicyImpl implements RetryPolicy {
         result = fn(ROOT_CONTEXT);
         // Inside the try: a promise whose own `then` throws is a failed attempt, not a throw.
         if (result instanceof Promise) {
-          return result.then(undefined, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error)) as Promise<T>;
+          return toPromise(result).then(undefined, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error)) as Promise<T>;
         }
       } catch (error) {
         return this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error) as Promise<T>;
@@ -289,7 +289,7 @@ class RetryPolicyImpl implements RetryPolicy {
         result = fn(ROOT_CONTEXT);
         // Inside the try: a promise whose own `then` throws is a failed attempt, not a throw.
         if (result instanceof Promise) {
-          return result.then(okOutcome, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error)) as Promise<Outcome<T>>;
+          return toPromise(result).then(okOutcome, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error)) as Promise<Outcome<T>>;
         }
       } catch (error) {
         return this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error) as Promise<Outcome<T>>;
@@ -307,7 +307,7 @@ class RetryPolicyImpl implements RetryPolicy {
         result = fn(ROOT_CONTEXT);
         // Inside the try: a promise whose own `then` throws is a failed attempt, not a throw.
         if (result instanceof Promise) {
-          return result.then(firstAttemptStats, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error)) as Promise<RetryResult<T>>;
+          return toPromise(result).then(firstAttemptStats, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error)) as Promise<RetryResult<T>>;
         }
       } catch (error) {
         return this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error) as Promise<RetryResult<T>>;
@@ -333,7 +333,7 @@ class RetryPolicyImpl implements RetryPolicy {
     try {
       result = fn(ctx);
       if (result instanceof Promise) {
-        return result.then(SETTLE_FIRST[mode], (error: unknown) => this.#recoverPlain(fn, ctx, mode, error));
+        return toPromise(result).then(SETTLE_FIRST[mode], (error: unknown) => this.#recoverPlain(fn, ctx, mode, error));
       }
     } catch (error) {
       return this.#recoverPlain(fn, ctx, mode, error);
@@ -423,9 +423,9 @@ class RetryPolicyImpl implements RetryPolicy {
       return onFailure(error);
     }
     if (!thenable) return Promise.resolve(onValue === undefined ? result : onValue(result));
-    // `Promise.resolve` adopts foreign thenables; native promises pass through unchanged.
+    // `toPromise` adopts foreign thenables and promises with a replaced `then`; others pass through.
     try {
-      return Promise.resolve(result).then(onValue, onFailure);
+      return toPromise(result).then(onValue, onFailure);
     } catch (error) {
       return onFailure(error);
     }

@@ -1,7 +1,7 @@
 // The shared deadline queue against a naive per-call model, abandoned work, 100 000 calls on one
 // long-lived signal, and promises whose own `then` throws.
 import { getEventListeners } from 'node:events';
-import { createEventBus, isXError } from '@x/core';
+import { compose, createEventBus, isXError } from '@x/core';
 import type { XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import type { VirtualClock } from '@x/core/testing';
@@ -176,6 +176,7 @@ describe('promises whose own then throws', () => {
     } catch {
       // observed: thrown synchronously, after the call was queued and subscribed to the caller
     }
+    await clock.flush(); // the then() error fails the call on the next microtask, like any rejection
     expect.soft(getEventListeners(caller.signal, 'abort')).toHaveLength(0); // observed: 1
     expect.soft(clock.pendingTimers).toBe(0); // observed: 1
     await clock.advance(100);
@@ -425,5 +426,49 @@ describe('the shared deadline queue against a model, abandonment, long-lived sig
       expect(isXError((settledOutcomes[5] as { error: unknown }).error, 'TIMEOUT'), strategy).toBe(true);
       expect((settledOutcomes[6] as { error: Error }).error.message, strategy).toBe('caller');
     }
+  });
+});
+
+describe('a cooperative call that hands back a promise whose then() throws', () => {
+  it('execute does not throw synchronously when a timeout.timed_out listener is subscribed', async () => {
+    const events = createEventBus();
+    events.on('timeout.timed_out', () => undefined);
+    const timeout = createTimeout(100, { clock: createVirtualClock(), events });
+    const boom = new Error('then method');
+    let result: Promise<unknown> | undefined;
+    let thrown: unknown;
+    try {
+      result = timeout.execute(() => hostilePromise(boom));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeUndefined();
+    await expect(result).rejects.toBe(boom);
+  });
+
+  it('the same with a wildcard listener', () => {
+    const events = createEventBus();
+    events.on('*', () => undefined);
+    const timeout = createTimeout(100, { clock: createVirtualClock(), events });
+    expect(() => timeout.execute(() => hostilePromise(new Error('then method')))).not.toThrow();
+  });
+
+  it('a late read of ctx.signal does not throw the then() error at the reader', () => {
+    const timeout = createTimeout(100, { clock: createVirtualClock(), events: createEventBus() });
+    let ctxSeen: { signal: AbortSignal } | undefined;
+    void timeout.execute((ctx) => {
+      ctxSeen = ctx;
+      return hostilePromise(new Error('then method'));
+    });
+    // e.g. a callback of the function reading the signal after the function returned
+    expect(() => ctxSeen?.signal).not.toThrow();
+  });
+
+  it('inside compose the throw becomes a rejection', async () => {
+    const events = createEventBus();
+    events.on('timeout.timed_out', () => undefined);
+    const boom = new Error('then method');
+    const policy = compose(createTimeout(100, { clock: createVirtualClock(), events }));
+    await expect(policy.execute(() => hostilePromise(boom))).rejects.toBe(boom);
   });
 });

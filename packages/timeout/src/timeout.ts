@@ -1,4 +1,4 @@
-import { abortSignalOf, checkFunction, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, deriveContext, InvalidOptionsError, isContextAborted, systemClock, toContext } from '@x/core';
+import { abortSignalOf, checkFunction, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, deriveContext, InvalidOptionsError, isContextAborted, systemClock, toContext, toPromise } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from '@x/core';
 import { AggressiveCall, CooperativeCall, emitTimedOut, timeoutError } from './call.js';
 import type { TimeoutHost } from './call.js';
@@ -112,7 +112,7 @@ class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
     } catch (error) {
       return Promise.reject(call.rejected(error));
     }
-    const promise = Promise.resolve(result);
+    const promise = toPromise(result);
     if (call.linked === undefined) {
       // The function has not read its signal (yet), so there is nothing to clean up or translate:
       // hand its own promise back, which saves a promise and a microtask hop per call. A later
@@ -122,17 +122,12 @@ class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
       else call.unwrapped = promise;
       return promise;
     }
-    try {
-      return promise.then(
-        (value) => call.fulfilled(value),
-        (error: unknown) => {
-          throw call.rejected(error);
-        },
-      );
-    } catch (error) {
-      // A promise whose own `then` throws: the call failed with that error.
-      return Promise.reject(call.rejected(error));
-    }
+    return promise.then(
+      (value) => call.fulfilled(value),
+      (error: unknown) => {
+        throw call.rejected(error);
+      },
+    );
   }
 
   #runCooperativeOutcome<T>(fn: PolicyFn<T>, options: ExecuteOptions | undefined): Promise<Outcome<T>> {
@@ -145,8 +140,8 @@ class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
     let result: T | PromiseLike<T>;
     try {
       result = fn(this.#child(ctx, options, call, deadline));
-      // Inside the try: a promise whose own `then` throws is a failure, never a throw.
-      return Promise.resolve(result).then(
+      // `toPromise`: a promise whose own `then` throws is a failure, never a throw.
+      return toPromise(result).then(
         (value) => call.fulfilledOutcome(value),
         (error: unknown) => call.rejectedOutcome(error),
       );
@@ -172,9 +167,9 @@ class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
     let result: T | PromiseLike<T>;
     try {
       result = fn(this.#child(ctx, options, call, deadline));
-      // Both handlers are attached, so abandoned work that rejects later is never unhandled. Inside
-      // the try: a promise whose own `then` throws settles the call (listener and timer released).
-      Promise.resolve(result).then(
+      // Both handlers are attached, so abandoned work that rejects later is never unhandled.
+      // `toPromise`: a promise whose own `then` throws settles the call (listener and timer released).
+      toPromise(result).then(
         (value) => call.settle(true, value),
         (error: unknown) => call.settle(false, error),
       );

@@ -14,4 +14,4 @@ export type { Tracked } from './track.js';
 export { unhandledRejections } from './unhandled.js';
 export type { UnhandledRejections } from './unhandled.js';
 export { busWithoutVersion } from './buses.js';
-export { hostilePromise } from './hostile.js';
+export { hostilePromise, reentrantHostilePromise } from './hostile.js';
