@@ -35,6 +35,8 @@ type Kind = typeof OK | typeof FAIL | typeof IGNORE | typeof FAIL_TIMED_OUT;
 
 type Rejection = BreakerOpenError | BreakerTooManyCallsError;
 
+const PROMISE_THEN = Promise.prototype.then;
+
 /** The context of every call made without options (core shares one root for them). */
 const ROOT_CONTEXT: ExecutionContext = /* @__PURE__ */ toContext();
 
@@ -267,7 +269,9 @@ class BreakerImpl implements Breaker {
       this.#running++;
       let promise: Promise<T>;
       try {
-        promise = toPromise(fn(ROOT_CONTEXT));
+        const result = fn(ROOT_CONTEXT);
+        // The standard-`then` check inline: the common case pays one comparison, no call.
+        promise = result instanceof Promise && result.then === PROMISE_THEN ? result : toPromise(result);
         // The caller gets `fn`'s own promise; the settlement is recorded on a side branch whose
         // reaction was registered first, so it runs before the caller's and the state is current
         // when the caller resumes. Returning a second promise chained behind the first would cost
@@ -288,7 +292,11 @@ class BreakerImpl implements Breaker {
       this.#requests++;
       this.#running++;
       try {
-        return toPromise(fn(ROOT_CONTEXT)).then(this.#onValueOutcome, this.#onErrorOutcome) as Promise<Outcome<T>>;
+        const result = fn(ROOT_CONTEXT);
+        return (result instanceof Promise && result.then === PROMISE_THEN ? result : toPromise(result)).then(
+          this.#onValueOutcome,
+          this.#onErrorOutcome,
+        ) as Promise<Outcome<T>>;
       } catch (error) {
         this.#running--;
         this.#settleError(error, undefined, this.#gen, -1, undefined);

@@ -78,6 +78,7 @@ export interface Bulkhead extends Policy {
 }
 
 // What a waiter does once it gets a slot.
+const PROMISE_THEN = Promise.prototype.then;
 const ACQUIRE = 0;
 const EXECUTE = 1;
 const OUTCOME = 2;
@@ -213,7 +214,12 @@ class BulkheadImpl implements Bulkhead {
     if (this.#active < this.#limit && this.#queue.size === 0) {
       this.#admitNow();
       try {
-        return toPromise(fn(ctx)).then(this.#onValue, this.#onError) as Promise<T>;
+        const result = fn(ctx);
+        // The standard-`then` check inline: the common case pays one comparison, no call.
+        return (result instanceof Promise && result.then === PROMISE_THEN ? result : toPromise(result)).then(
+          this.#onValue,
+          this.#onError,
+        ) as Promise<T>;
       } catch (error) {
         // `fn` threw.
         this._release();

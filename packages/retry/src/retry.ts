@@ -114,6 +114,7 @@ export interface RetryPolicy extends Policy {
   stats(): RetryPolicyStats;
 }
 
+const PROMISE_THEN = Promise.prototype.then;
 const OWNER = 'createRetry';
 const KNOWN = [
   'name',
@@ -271,7 +272,7 @@ class RetryPolicyImpl implements RetryPolicy {
         result = fn(ROOT_CONTEXT);
         // Inside the try: a promise whose own `then` throws is a failed attempt, not a throw.
         if (result instanceof Promise) {
-          return toPromise(result).then(undefined, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error)) as Promise<T>;
+          return (result.then === PROMISE_THEN ? result : toPromise(result)).then(undefined, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error)) as Promise<T>;
         }
       } catch (error) {
         return this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error) as Promise<T>;
@@ -289,7 +290,7 @@ class RetryPolicyImpl implements RetryPolicy {
         result = fn(ROOT_CONTEXT);
         // Inside the try: a promise whose own `then` throws is a failed attempt, not a throw.
         if (result instanceof Promise) {
-          return toPromise(result).then(okOutcome, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error)) as Promise<Outcome<T>>;
+          return (result.then === PROMISE_THEN ? result : toPromise(result)).then(okOutcome, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error)) as Promise<Outcome<T>>;
         }
       } catch (error) {
         return this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error) as Promise<Outcome<T>>;
@@ -307,7 +308,7 @@ class RetryPolicyImpl implements RetryPolicy {
         result = fn(ROOT_CONTEXT);
         // Inside the try: a promise whose own `then` throws is a failed attempt, not a throw.
         if (result instanceof Promise) {
-          return toPromise(result).then(firstAttemptStats, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error)) as Promise<RetryResult<T>>;
+          return (result.then === PROMISE_THEN ? result : toPromise(result)).then(firstAttemptStats, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error)) as Promise<RetryResult<T>>;
         }
       } catch (error) {
         return this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error) as Promise<RetryResult<T>>;
@@ -333,7 +334,7 @@ class RetryPolicyImpl implements RetryPolicy {
     try {
       result = fn(ctx);
       if (result instanceof Promise) {
-        return toPromise(result).then(SETTLE_FIRST[mode], (error: unknown) => this.#recoverPlain(fn, ctx, mode, error));
+        return (result.then === PROMISE_THEN ? result : toPromise(result)).then(SETTLE_FIRST[mode], (error: unknown) => this.#recoverPlain(fn, ctx, mode, error));
       }
     } catch (error) {
       return this.#recoverPlain(fn, ctx, mode, error);

@@ -472,3 +472,25 @@ describe('a cooperative call that hands back a promise whose then() throws', () 
     await expect(policy.execute(() => hostilePromise(boom))).rejects.toBe(boom);
   });
 });
+
+describe('a cooperative call whose promise has a then getter that throws', () => {
+  it('fails the call with that error instead of throwing, with or without a timed_out listener', async () => {
+    for (const listen of [false, true]) {
+      const events = createEventBus();
+      if (listen) events.on('timeout.timed_out', () => undefined);
+      const timeout = createTimeout(100, { clock: createVirtualClock(), events });
+      const boom = new Error('then getter');
+      const hostile = () =>
+        Object.defineProperty(Promise.resolve('x'), 'then', {
+          get() {
+            throw boom;
+          },
+        });
+      let result: Promise<unknown> | undefined;
+      expect(() => {
+        result = timeout.execute(hostile);
+      }).not.toThrow();
+      await expect(result).rejects.toBe(boom);
+    }
+  });
+});
