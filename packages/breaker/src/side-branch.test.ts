@@ -17,27 +17,33 @@ afterEach(watch.stop);
 /** Lets every pending microtask and a macrotask turn run (unhandled rejections are reported then). */
 const settleTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 5));
 
+/** A virtual clock whose `now()` throws while broken. */
+function breakableClock() {
+  const virtual = createVirtualClock();
+  let broken = false;
+  const clock: Clock = {
+    now: () => {
+      if (broken) throw new Error('clock broke');
+      return virtual.now();
+    },
+    setTimeout: (fn, ms) => virtual.setTimeout(fn, ms),
+    clearTimeout: (handle) => virtual.clearTimeout(handle),
+  };
+  return { virtual, clock, breakNow: (value: boolean) => (broken = value) };
+}
+
 describe('nothing thrown on the side branch escapes', () => {
   it('a clock whose now() throws at settlement: no unhandled rejection; the uncounted call is reported', async () => {
     const report = vi.spyOn(console, 'error').mockImplementation(() => undefined);
-    const virtual = createVirtualClock();
-    let broken = false;
-    const clock: Clock = {
-      now: () => {
-        if (broken) throw new Error('clock broke');
-        return virtual.now();
-      },
-      setTimeout: (fn, ms) => virtual.setTimeout(fn, ms),
-      clearTimeout: (handle) => virtual.clearTimeout(handle),
-    };
+    const { clock, breakNow } = breakableClock();
     // slowCallMs makes every call timed: the settlement reads the clock.
     const breaker = createBreaker({ name: 'clock', clock, events: createEventBus(), slowCallMs: 1_000 });
     const gate = deferred<number>();
     const call = breaker.execute(() => gate.promise);
-    broken = true;
+    breakNow(true);
     gate.resolve(1);
     const value = await call;
-    broken = false;
+    breakNow(false);
     await settleTurn();
     expect(value).toBe(1);
     expect(watch.reasons).toEqual([]);
@@ -48,26 +54,17 @@ describe('nothing thrown on the side branch escapes', () => {
 
   it('a half-open probe whose settlement hits a throwing clock: no unhandled rejection; reported', async () => {
     const report = vi.spyOn(console, 'error').mockImplementation(() => undefined);
-    const virtual = createVirtualClock();
-    let broken = false;
-    const clock: Clock = {
-      now: () => {
-        if (broken) throw new Error('clock broke');
-        return virtual.now();
-      },
-      setTimeout: (fn, ms) => virtual.setTimeout(fn, ms),
-      clearTimeout: (handle) => virtual.clearTimeout(handle),
-    };
+    const { virtual, clock, breakNow } = breakableClock();
     const breaker = createBreaker({ name: 'probe', clock, events: createEventBus(), failureThreshold: 1, openMs: 100 });
     await failTimes(breaker, 1);
     await virtual.advance(100);
     expect(breaker.state).toBe('half_open');
     const gate = deferred<number>();
     const probe = breaker.execute(() => gate.promise);
-    broken = true;
+    breakNow(true);
     gate.resolve(2);
     await probe;
-    broken = false;
+    breakNow(false);
     await settleTurn();
     expect(watch.reasons).toEqual([]);
     expect(report).toHaveBeenCalledTimes(1);
