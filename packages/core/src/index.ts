@@ -10,6 +10,7 @@ export {
   checkString,
   checkBoolean,
   checkOptionKeys,
+  readOptions,
   checkClock,
   checkEvents,
   MAX_TIMER_MS,

@@ -9,6 +9,7 @@ import {
   checkNumber,
   checkOneOf,
   checkOptionKeys,
+  readOptions,
   checkString,
   createEventBus,
   defaultEventBus,
@@ -152,5 +153,33 @@ describe('checkBoolean / checkOptionKeys / checkClock / checkEvents', () => {
     const bus = createEventBus();
     expect(checkEvents('f', bus)).toBe(bus);
     expect(rejection(() => checkEvents('f', {})).option).toBe('events');
+  });
+});
+
+describe('readOptions', () => {
+  it('never reads a value inherited from Object.prototype', () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.onStoreError = 'open';
+    try {
+      const o = readOptions<{ onStoreError?: string; name?: string }>('redisStore', { name: 'a' }, ['name', 'onStoreError']);
+      expect(o.onStoreError).toBeUndefined();
+      expect(o.name).toBe('a');
+      expect(readOptions<{ onStoreError?: string }>('redisStore', undefined, ['onStoreError']).onStoreError).toBeUndefined();
+    } finally {
+      delete proto.onStoreError;
+    }
+  });
+
+  it('reads a getter once and rejects unknown keys like checkOptionKeys', () => {
+    let reads = 0;
+    const options = {
+      get limit() {
+        reads++;
+        return 5;
+      },
+    };
+    const o = readOptions<{ limit?: number }>('createLimiter', options, ['limit']);
+    expect([o.limit, o.limit, reads]).toEqual([5, 5, 1]);
+    expect(() => readOptions('createLimiter', { limt: 5 }, ['limit'])).toThrow(/limt/);
   });
 });

@@ -168,6 +168,26 @@ export function checkOptionKeys(owner: string, options: unknown, known: readonly
 }
 
 /**
+ * Checks an options object like {@link checkOptionKeys} and returns a snapshot of its own
+ * properties: a null-prototype object, so a value set on `Object.prototype` (or on the options'
+ * own prototype) is never read as an option, and a getter runs once. Missing keys read as
+ * `undefined`. Every factory reads its options through this.
+ *
+ * @example
+ * ```ts
+ * const o = readOptions<BulkheadOptions>('createBulkhead', options, ['name', 'maxConcurrent']);
+ * const max = o.maxConcurrent ?? 10; // never Object.prototype.maxConcurrent
+ * ```
+ */
+export function readOptions<T extends object>(owner: string, options: T | undefined, known: readonly string[], required = false): T {
+  checkOptionKeys(owner, options, known, required);
+  const own = Object.create(null) as Record<string, unknown>;
+  if (options === undefined) return own as T;
+  for (const key of Object.keys(options)) own[key] = (options as Record<string, unknown>)[key];
+  return own as T;
+}
+
+/**
  * The `clock` option: `systemClock` when undefined, the value when it is a `Clock`, else
  * `INVALID_OPTIONS`.
  *
