@@ -1,4 +1,4 @@
-import { gc } from '@x/test-support';
+import { gc, unhandledRejections } from '@x/test-support';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createEventBus, defaultEventBus } from './index.js';
 import type { ListenerErrorEvent, XEvent } from './index.js';
@@ -243,6 +243,54 @@ describe('listener isolation', () => {
     expect(spy).toHaveBeenCalledTimes(1);
     expect(spy.mock.calls[0]).toContain(reporterError);
     expect(spy.mock.calls[0]).toContain(listenerError);
+  });
+
+  it('reports an async listener that rejects as core.listener_error, never as an unhandled rejection', async () => {
+    const watch = unhandledRejections();
+    watch.start();
+    try {
+      const bus = createEventBus({ onUnhandledListenerError: vi.fn() });
+      const reports: ListenerErrorEvent[] = [];
+      const boom = new Error('async listener bug');
+      bus.on('core.listener_error', (e) => reports.push(e));
+      bus.on('*', async (e) => {
+        if ((e.type as string) === 'test.other') throw boom;
+      });
+      expect(() => bus.emit(other)).not.toThrow();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(reports).toHaveLength(1);
+      expect(reports[0]).toMatchObject({ type: 'core.listener_error', error: boom, eventType: 'test.other' });
+      expect(watch.reasons).toEqual([]);
+    } finally {
+      watch.stop();
+    }
+  });
+
+  it('sends a lone async listener rejection, a hostile thenable and a rejecting reporter to onUnhandledListenerError', async () => {
+    const watch = unhandledRejections();
+    watch.start();
+    try {
+      const unhandled = vi.fn();
+      const bus = createEventBus({ onUnhandledListenerError: unhandled });
+      const lone = new Error('lone');
+      const thenThrows = new Error('then throws');
+      const reporterError = new Error('reporter');
+      bus.on('test.other' as never, () => Promise.reject(lone));
+      bus.emit(other);
+      const bus2 = createEventBus({ onUnhandledListenerError: unhandled });
+      bus2.on('test.other' as never, (() => ({
+        then() {
+          throw thenThrows;
+        },
+      })) as never);
+      bus2.on('core.listener_error', () => Promise.reject(reporterError));
+      bus2.emit(other);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(unhandled.mock.calls.map((c) => c[0])).toEqual([lone, reporterError]);
+      expect(watch.reasons).toEqual([]);
+    } finally {
+      watch.stop();
+    }
   });
 
   it('falls back to console.error when nobody listens for listener errors', () => {

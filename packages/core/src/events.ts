@@ -55,7 +55,10 @@ export interface XEventMap {
 export type XEventType = keyof XEventMap & string;
 /** The union of every known event. */
 export type XEvent = XEventMap[XEventType];
-/** A subscriber for one event type, or for `'*'` (every event). */
+/**
+ * A subscriber for one event type, or for `'*'` (every event). It may be `async`: a promise it
+ * returns that rejects is reported like a throw (as `core.listener_error`), never left unhandled.
+ */
 export type XEventListener<K extends XEventType | '*'> = (event: K extends XEventType ? XEventMap[K] : XEvent) => void;
 
 /**
@@ -116,7 +119,7 @@ export interface EventBusOptions {
   readonly onUnhandledListenerError?: (error: unknown, event: XEvent) => void;
 }
 
-type AnyListener = (event: XEvent) => void;
+type AnyListener = (event: XEvent) => unknown;
 const EMPTY: readonly AnyListener[] = [];
 
 /**
@@ -139,7 +142,11 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     for (let i = 0; i < listeners.length; i++) {
       const listener = listeners[i] as AnyListener;
       try {
-        listener(event);
+        const returned = listener(event);
+        // An async listener: a rejection later is reported like a throw now, never unhandled.
+        if (typeof returned === 'function' || (typeof returned === 'object' && returned !== null)) {
+          watchReturned(returned, (error) => reportListenerError(error, event, listener));
+        }
       } catch (error) {
         reportListenerError(error, event, listener);
       }
@@ -193,7 +200,10 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
       const listener = listeners[i] as AnyListener;
       if (listener === thrower) continue;
       try {
-        listener(report);
+        const returned = listener(report);
+        if (typeof returned === 'function' || (typeof returned === 'object' && returned !== null)) {
+          watchReturned(returned, (error) => unhandled(error, report));
+        }
       } catch (error) {
         unhandled(error, report);
       }
@@ -260,6 +270,28 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     },
   };
   return bus;
+}
+
+const promiseThen = Promise.prototype.then;
+
+/**
+ * Watches what a listener returned: when it is a promise (or any thenable) that rejects, or whose
+ * `then` throws, `onRejected` gets the reason. The standard `then` is used on a native promise
+ * whose own `then` was replaced; a non-promise object without a `then` function is ignored.
+ */
+function watchReturned(returned: object, onRejected: (error: unknown) => void): void {
+  try {
+    if (returned instanceof Promise) {
+      promiseThen.call(returned, undefined, onRejected);
+      return;
+    }
+    const then = (returned as { then?: unknown }).then;
+    if (typeof then !== 'function') return;
+    // Adopted from a job, so a `then` that throws becomes a rejection too.
+    promiseThen.call(new Promise((resolve) => resolve(returned)), undefined, onRejected);
+  } catch (error) {
+    onRejected(error); // a `then` getter that throws
+  }
 }
 
 function reportToConsole(error: unknown, event: XEvent): void {
