@@ -35,7 +35,10 @@ for (const file of ['README.md', 'CHANGELOG.md']) if (!existsSync(join(dir, file
 // Sources: the main entry is isomorphic (no node: imports, no ioredis/prom-client), and every
 // export carries TSDoc; functions, classes and constants also carry an @example.
 const isomorphicFiles = new Set();
-const sourceFiles = readdirSync(join(dir, 'src')).filter((f) => f.endsWith('.ts') && !/\.test(-d)?\.ts$/.test(f) && !f.startsWith('test-'));
+// Recursive: a concept split over a folder (core's store/) is checked like a flat file.
+const sourceFiles = readdirSync(join(dir, 'src'), { recursive: true })
+  .map((f) => String(f).replaceAll('\\', '/'))
+  .filter((f) => f.endsWith('.ts') && !/\.test(-d)?\.ts$/.test(f) && !f.split('/').pop().startsWith('test-') && !f.startsWith('test-fixtures/'));
 const serverOnly = new Set(Object.keys(pkg.exports ?? {}).filter((s) => s !== '.').map((s) => `${s.slice(2)}.ts`));
 for (const file of sourceFiles) if (!serverOnly.has(file) && !file.startsWith('redis')) isomorphicFiles.add(file);
 

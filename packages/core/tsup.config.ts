@@ -1,3 +1,3 @@
 import { packageBuild } from '../../tsup.base';
 
-export default packageBuild({ index: 'src/index.ts', testing: 'src/testing.ts' });
+export default packageBuild({ index: 'src/index.ts', testing: 'src/testing.ts', store: 'src/store.ts' });

@@ -1,3 +1,5 @@
+import type { StoreUnavailableError } from './store/errors.js';
+
 /**
  * Brand that marks every error made by any copy of `@x/core`. A registered symbol, so two
  * installed versions of core recognise each other's errors where `instanceof` would not.
@@ -17,6 +19,7 @@ const X_ERROR_BRAND: unique symbol = Symbol.for('@x/error') as never;
  */
 export interface XErrorMap {
   INVALID_OPTIONS: InvalidOptionsError;
+  STORE_UNAVAILABLE: StoreUnavailableError;
 }
 
 /** Options accepted by the {@link XError} constructor. */

@@ -1,4 +1,4 @@
-import { sha1 } from './redis-sha1.js';
+import { sha1 } from '@x/core/store';
 
 /**
  * Time origin of the script, in epoch ms (2025-01-01T00:00:00Z). Times are stored relative to it

@@ -8,7 +8,7 @@ import { CONSUME, PEEK } from './algorithms.js';
 import { createRateLimiter } from './index.js';
 import { RATE_LIMIT_SCRIPT, RATE_LIMIT_SCRIPT_SHA, SCRIPT_EPOCH_MS, encodeKeyPart, redisStore } from './redis.js';
 import type { RedisClientLike, RedisStoreOptions } from './redis.js';
-import { sha1 } from './redis-sha1.js';
+import { sha1 } from '@x/core/store';
 import { makeRule } from './rule.js';
 import type { StoreRequest } from './store.js';
 

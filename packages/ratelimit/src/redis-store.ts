@@ -11,8 +11,8 @@ import {
 } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import { REFUND } from './algorithms.js';
-import { DeadlineQueue } from './deadline-queue.js';
-import type { Deadlined } from './deadline-queue.js';
+import { DeadlineQueue } from '@x/core/store';
+import type { Deadlined } from '@x/core/store';
 import { RateLimitStoreUnavailableError } from './errors.js';
 import { RATE_LIMIT_SCRIPT, RATE_LIMIT_SCRIPT_SHA, REPLY_PER_DECISION, SCRIPT_EPOCH_MS } from './redis-script.js';
 import { ALGORITHMS } from './rule.js';

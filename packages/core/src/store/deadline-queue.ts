@@ -1,5 +1,5 @@
-import { unrefTimer } from '@x/core';
-import type { Clock } from '@x/core';
+import { unrefTimer } from '../clock.js';
+import type { Clock } from '../clock.js';
 
 /** Something with a deadline that the queue expires unless it settled first. */
 export interface Deadlined {
