@@ -240,3 +240,23 @@ describe('deadlines', () => {
     expect(earliestDeadline(9, 7)).toBe(7);
   });
 });
+
+describe('per-call arguments', () => {
+  it('treats undefined signal and deadline as absent, and accepts Infinity and a signal from any source', () => {
+    expect(toContext({ signal: undefined, deadline: undefined }).deadline).toBeUndefined();
+    expect(toContext({ deadline: Infinity }).deadline).toBe(Infinity);
+    const controller = new AbortController();
+    expect(toContext({ signal: controller.signal }).signal).toBe(controller.signal);
+    expect(toContext(null as never).attempt).toBe(1);
+  });
+
+  it('rejects a null, NaN, string or object deadline, and a signal that is not one, the same way for every policy', () => {
+    for (const deadline of [null, NaN, '5', {}, [1]]) {
+      expect(() => toContext({ deadline } as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'deadline' }));
+    }
+    for (const signal of [42, null, true, {}, { aborted: false }]) {
+      expect(() => toContext({ signal } as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'signal' }));
+    }
+    expect(() => toContext(42 as never)).toThrow(/execute: option "options" must be an object/);
+  });
+});

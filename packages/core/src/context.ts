@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { InvalidOptionsError } from './errors.js';
 
 /**
  * What a policy passes to the function it runs. Policies may add fields; {@link compose} makes
@@ -107,6 +108,10 @@ const SHARED_ROOT = new Context(undefined, undefined, undefined, undefined, 1);
  * copy of `@x/core`) is rebuilt with its own enumerable fields, so fields other policies added
  * survive; plain `{ signal, deadline }` options carry no fields.
  *
+ * Throws `INVALID_OPTIONS` when `options` is not an object, or its `signal` is not an
+ * `AbortSignal` or its `deadline` not a number (NaN included); `undefined` and `null` options
+ * mean none.
+ *
  * @example
  * ```ts
  * execute(fn, options) { const ctx = toContext(options); return run(fn, ctx) }
@@ -116,15 +121,48 @@ export function toContext(options?: ExecuteOptions | ExecutionContext): Executio
   if (options instanceof Context) return options;
   // `null` from plain-JS callers means "no options", like undefined.
   if (options === undefined || options === null) return SHARED_ROOT;
+  if (typeof options !== 'object') throw new InvalidOptionsError('execute', 'options', options, 'an object ({ signal, deadline }) or undefined');
   const attempt = (options as Partial<ExecutionContext>).attempt;
   const signal = options.signal;
   const deadline = options.deadline;
+  checkCallArguments(signal, deadline);
   // Only a context (which always has an attempt) can carry fields; plain options never do.
   const extras = attempt !== undefined && hasExtras(options);
   if (!extras && signal === undefined && deadline === undefined && (attempt === undefined || attempt === 1)) return SHARED_ROOT;
   const ctx = new Context(signal, undefined, undefined, deadline, typeof attempt === 'number' ? attempt : 1);
   if (extras) copyExtras(options, ctx);
   return ctx;
+}
+
+/**
+ * The per-call `signal` and `deadline` rules every policy shares, so a wrong value fails the same
+ * way everywhere: a signal is an `AbortSignal` (anything with a boolean `aborted` and an
+ * `addEventListener`), a deadline a number that is not NaN (`Infinity` means none); `undefined`
+ * means "not given". `null`, strings and objects are `INVALID_OPTIONS`.
+ */
+function checkCallArguments(signal: unknown, deadline: unknown): void {
+  if (signal !== undefined) {
+    const s = signal as { aborted?: unknown; addEventListener?: unknown } | null;
+    if (typeof s !== 'object' || s === null || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function') {
+      throw new InvalidOptionsError('execute', 'signal', signal, 'an AbortSignal or undefined');
+    }
+  }
+  if (deadline !== undefined && (typeof deadline !== 'number' || deadline !== deadline)) {
+    throw new InvalidOptionsError('execute', 'deadline', deadline, 'a number (absolute time in clock.now() units) or undefined');
+  }
+}
+
+/**
+ * Throws `INVALID_OPTIONS` unless `fn` is a function: what a policy's `execute` calls before it
+ * counts, queues or retries anything, so a wrong argument fails at the call that is wrong.
+ *
+ * @example
+ * ```ts
+ * execute(fn, options) { checkPolicyFn('retry.execute', fn); ... }
+ * ```
+ */
+export function checkPolicyFn(owner: string, fn: unknown): void {
+  if (typeof fn !== 'function') throw new InvalidOptionsError(owner, 'fn', fn, 'a function (the work to run)');
 }
 
 /** Whether `from` has an own enumerable field that is not a core one. */

@@ -41,7 +41,8 @@ export {
   isAbortedByCaller,
   remainingMs,
   earliestDeadline,
+  checkPolicyFn,
 } from './context.js';
 export type { ExecutionContext, ExecuteOptions, ContextChanges, SignalSource } from './context.js';
-export { compose, fallback, invoke, toOutcome, toPromise } from './policy.js';
-export type { Policy, PolicyFn, Outcome, ComposedPolicy, FallbackHandler, FallbackOptions } from './policy.js';
+export { compose, fallback, invoke, toOutcome, toPromise, FailureResultError } from './policy.js';
+export type { Policy, PolicyFn, Outcome, ComposedPolicy, FallbackHandler, FallbackOptions, FallbackServedEvent } from './policy.js';

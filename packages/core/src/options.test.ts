@@ -140,7 +140,10 @@ describe('checkBoolean / checkOptionKeys / checkClock / checkEvents', () => {
     expect(() => checkOptionKeys('createBreaker', undefined, ['failureThreshold'])).not.toThrow();
     const error = rejection(() => checkOptionKeys('createBreaker', { failureTreshold: 1 }, ['failureThreshold', 'openMs']));
     expect(error.option).toBe('failureTreshold');
-    expect(error.message).toContain('createBreaker has no such option (known: failureThreshold, openMs)');
+    expect(error.message).toContain('createBreaker has no such option; did you mean "failureThreshold"? (known: failureThreshold, openMs)');
+    expect(rejection(() => checkOptionKeys('createBreaker', { colour: 1 }, ['failureThreshold', 'openMs'])).message).toContain(
+      'createBreaker has no such option (known: failureThreshold, openMs)',
+    );
     expect(rejection(() => checkOptionKeys('f', [1], [])).option).toBe('options');
   });
 
@@ -153,6 +156,42 @@ describe('checkBoolean / checkOptionKeys / checkClock / checkEvents', () => {
     const bus = createEventBus();
     expect(checkEvents('f', bus)).toBe(bus);
     expect(rejection(() => checkEvents('f', {})).option).toBe('events');
+  });
+});
+
+describe('did you mean', () => {
+  const known = ['name', 'maxAttempts', 'maxDelayMs', 'backoff', 'shouldRetry', 'onStoreError', 'clock', 'events'];
+  const suggestion = (key: string): string | undefined =>
+    /did you mean "([^"]+)"/.exec(rejection(() => checkOptionKeys('createRetry', { [key]: 1 }, known)).message)?.[1];
+
+  it('suggests the option a misspelt key most likely meant', () => {
+    expect(suggestion('maxAtempts')).toBe('maxAttempts'); // a letter dropped
+    expect(suggestion('maxAttemtps')).toBe('maxAttempts'); // two letters swapped
+    expect(suggestion('maxattempts')).toBe('maxAttempts'); // case
+    expect(suggestion('onStorError')).toBe('onStoreError');
+    expect(suggestion('clokc')).toBe('clock');
+    expect(suggestion('event')).toBe('events');
+  });
+
+  it('suggests nothing for a key unlike every option, or equally close to two', () => {
+    expect(suggestion('colour')).toBeUndefined();
+    expect(suggestion('x')).toBeUndefined();
+    expect(suggestion('maxDelay')).toBe('maxDelayMs');
+    const tie = rejection(() => checkOptionKeys('f', { lmit: 1 }, ['limit', 'lmits'])).message;
+    expect(tie).not.toContain('did you mean');
+  });
+
+  it('never suggests an option farther than a third of the name (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 20 }), (key) => {
+        if (known.includes(key)) return;
+        const s = suggestion(key);
+        if (s === undefined) return;
+        expect(known).toContain(s);
+        const far = Math.abs(s.length - key.length);
+        expect(far).toBeLessThanOrEqual(3);
+      }),
+    );
   });
 });
 

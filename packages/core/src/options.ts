@@ -148,7 +148,8 @@ export function checkBoolean(owner: string, option: string, value: unknown): boo
 /**
  * Rejects an options argument that is not a plain object (or undefined, unless `required`), or
  * that has a key the factory does not know: a misspelt option (`failureTreshold`) fails loudly
- * instead of silently taking the default.
+ * instead of silently taking the default, and the message suggests the nearest known name
+ * (`did you mean "failureThreshold"?`).
  *
  * @example
  * ```ts
@@ -162,9 +163,58 @@ export function checkOptionKeys(owner: string, options: unknown, known: readonly
   }
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
-      throw new InvalidOptionsError(owner, key, (options as Record<string, unknown>)[key], `absent: ${owner} has no such option (known: ${known.join(', ')})`);
+      const near = closestOption(key, known);
+      const hint = near === undefined ? '' : `; did you mean "${near}"?`;
+      throw new InvalidOptionsError(owner, key, (options as Record<string, unknown>)[key], `absent: ${owner} has no such option${hint} (known: ${known.join(', ')})`);
     }
   }
+}
+
+/**
+ * The known option a misspelt `key` most likely meant: the same name in another case, or the
+ * nearest by edit distance (insertions, deletions, substitutions and swaps of two neighbours)
+ * when that distance is at most a third of the name's length (and at least 1, at most 3).
+ * Undefined when nothing is that close, or when two candidates are equally close.
+ */
+function closestOption(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  for (const k of known) if (k.toLowerCase() === lower) return k;
+  const limit = Math.min(3, Math.max(1, Math.floor(key.length / 3)));
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  let tie = false;
+  for (const k of known) {
+    const d = editDistance(lower, k.toLowerCase(), limit + 1);
+    if (d > limit) continue;
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+      tie = false;
+    } else if (d === bestDistance) tie = true;
+  }
+  return best !== undefined && !tie ? best : undefined;
+}
+
+/** Optimal string alignment distance between `a` and `b`; any value >= `cap` means "too far". */
+function editDistance(a: string, b: string, cap: number): number {
+  if (Math.abs(a.length - b.length) >= cap) return cap;
+  let prev2: number[] = [];
+  let prev: number[] = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row: number[] = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, (prev2[j - 2] as number) + 1);
+      row.push(d);
+      if (d < rowMin) rowMin = d;
+    }
+    if (rowMin >= cap) return cap;
+    prev2 = prev;
+    prev = row;
+  }
+  return Math.min(prev[b.length] as number, cap);
 }
 
 /**

@@ -1,7 +1,8 @@
 import { hostilePromise, reentrantHostilePromise } from '@x/test-support';
 import { describe, expect, it, vi } from 'vitest';
-import { XError, compose, deriveContext, fallback, invoke, isXError, toContext, toOutcome, toPromise } from './index.js';
-import type { ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from './index.js';
+import { FailureResultError, XError, compose, createEventBus, deriveContext, fallback, invoke, isXError, toContext, toOutcome, toPromise } from './index.js';
+import type { ExecuteOptions, ExecutionContext, FallbackServedEvent, Outcome, Policy, PolicyFn } from './index.js';
+import { createVirtualClock } from './testing.js';
 import { adding, direct, linking, retrying, tagging, throwingSync, tracing } from './test-policies.js';
 
 /** Whether `run` threw synchronously (and what), and the promise it returned otherwise. */
@@ -123,8 +124,36 @@ describe('compose', () => {
     expect(seen).toMatchObject({ region: 'eu', tenant: 'acme' });
   });
 
-  it('refuses to compose nothing', () => {
-    expect(() => (compose as (...p: never[]) => unknown)()).toThrow(TypeError);
+  it('refuses to compose nothing, a factory, {} or null with INVALID_OPTIONS naming the argument', () => {
+    const loose = compose as (...p: unknown[]) => unknown;
+    const fail = (...args: unknown[]): XError => {
+      try {
+        loose(...args);
+      } catch (error) {
+        return error as XError;
+      }
+      throw new Error('compose accepted it');
+    };
+    expect(fail()).toMatchObject({ code: 'INVALID_OPTIONS', option: 'policies' });
+    const createRetry = (o: object) => o; // a factory passed by mistake
+    expect(fail(createRetry)).toMatchObject({ code: 'INVALID_OPTIONS', option: 'policies[0]' });
+    expect(fail(createRetry).message).toContain('call the factory');
+    expect(fail({})).toMatchObject({ code: 'INVALID_OPTIONS', option: 'policies[0]' });
+    expect(fail(tracing('a', []), null)).toMatchObject({ code: 'INVALID_OPTIONS', option: 'policies[1]' });
+  });
+
+  it('refuses a fn that is not a function, and a wrong signal or deadline, at execute', () => {
+    const policy = compose(tracing('a', []));
+    const loose = policy as unknown as { execute(fn: unknown, o?: unknown): unknown; executeOutcome(fn: unknown, o?: unknown): unknown };
+    expect(() => loose.execute('not a function')).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'fn' }));
+    expect(() => loose.executeOutcome(undefined)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'fn' }));
+    for (const deadline of [null, NaN, '100', {}]) {
+      expect(() => loose.execute(() => 1, { deadline })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'deadline' }));
+    }
+    for (const signal of [42, null, {}, 'x']) {
+      expect(() => loose.execute(() => 1, { signal })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'signal' }));
+    }
+    expect(() => loose.execute(() => 1, 5)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'options' }));
   });
 });
 
@@ -235,8 +264,56 @@ describe('fallback', () => {
     await expect(guarded.executeOutcome(() => 1, null as never)).resolves.toEqual({ ok: true, value: 1 });
   });
 
-  it('requires a handler', () => {
-    expect(() => fallback(tracing('a', []), undefined as never)).toThrow(TypeError);
+  it('requires a handler and a policy, with INVALID_OPTIONS', () => {
+    expect(() => fallback(tracing('a', []), undefined as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'handler' }));
+    expect(() => fallback({} as never, () => 0)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'policy' }));
+    expect(() => fallback(() => 0).execute(42 as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'fn' }));
+  });
+
+  it('treats a value isFailureResult judges a failure like an error: the handler replaces it', async () => {
+    const handled: unknown[] = [];
+    const safe = fallback(
+      tracing('a', []),
+      (error) => {
+        handled.push(error);
+        return { status: 200, cached: true };
+      },
+      { isFailureResult: (r) => (r as { status: number }).status >= 500 },
+    );
+    await expect(safe.execute(() => ({ status: 200 }))).resolves.toEqual({ status: 200 });
+    await expect(safe.execute(() => ({ status: 503 }))).resolves.toEqual({ status: 200, cached: true });
+    expect(handled).toHaveLength(1);
+    expect(handled[0]).toBeInstanceOf(FailureResultError);
+    expect(handled[0]).toMatchObject({ code: 'FAILURE_RESULT', result: { status: 503 }, policy: 'fallback' });
+    expect(isXError(handled[0], 'FAILURE_RESULT')).toBe(true);
+    // shouldHandle sees the FailureResultError and may refuse it: the value comes back as it was.
+    const picky = fallback(() => 'fallback', { isFailureResult: () => true, shouldHandle: (e) => !isXError(e, 'FAILURE_RESULT') });
+    await expect(picky.execute(() => 'bad')).rejects.toMatchObject({ code: 'FAILURE_RESULT', result: 'bad' });
+  });
+
+  it('emits fallback.served with the replaced failure once the value is ready, and nothing when no value is served', async () => {
+    const events = createEventBus();
+    const clock = createVirtualClock({ now: 5_000 });
+    const served: FallbackServedEvent[] = [];
+    events.on('fallback.served', (e) => served.push(e));
+    const boom = new Error('down');
+    const safe = fallback(async () => 'cached', { name: 'prices', events, clock, isFailureResult: (v) => v === 'bad' });
+    await safe.execute(() => {
+      throw boom;
+    });
+    await safe.execute(() => 'bad');
+    await safe.execute(() => 'good');
+    expect(served).toHaveLength(2);
+    expect(served[0]).toEqual({ type: 'fallback.served', source: 'fallback', name: 'prices', time: 5_000, error: boom, fromResult: false });
+    expect(served[1]).toMatchObject({ fromResult: true, error: { code: 'FAILURE_RESULT', result: 'bad' } });
+    const failing = fallback(
+      () => {
+        throw new Error('handler broke');
+      },
+      { events },
+    );
+    await expect(failing.execute(() => Promise.reject(boom))).rejects.toThrow('handler broke');
+    expect(served).toHaveLength(2);
   });
 
   it('gives a synchronous throw from the wrapped policy to the handler, in execute and executeOutcome', async () => {

@@ -1,6 +1,10 @@
-import { isAbortedByCaller, toContext } from './context.js';
+import { checkPolicyFn, isAbortedByCaller, toContext } from './context.js';
+import { InvalidOptionsError } from './errors.js';
 import type { ExecuteOptions, ExecutionContext } from './context.js';
-import { checkFunction, checkOptionKeys, checkString } from './options.js';
+import type { Clock } from './clock.js';
+import { XError } from './errors.js';
+import type { BaseEvent, EventBus } from './events.js';
+import { checkClock, checkEvents, checkFunction, checkString, readOptions } from './options.js';
 
 /** The result of `executeOutcome`: a value, or the error, never a rejection. */
 export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
@@ -128,12 +132,14 @@ class ComposedPolicyImpl implements Policy<object, unknown> {
   }
 
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<unknown> {
+    checkPolicyFn('compose.execute', fn);
     return this.#run(0, fn, toContext(options));
   }
 
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<unknown>> {
     const policies = this.#policies;
     const outer = policies[0] as AnyPolicy;
+    checkPolicyFn('compose.executeOutcome', fn);
     const ctx = toContext(options);
     // A policy whose executeOutcome throws synchronously (a bug, a hand-written policy) still
     // gives an outcome: executeOutcome never throws or rejects.
@@ -175,8 +181,18 @@ class ComposedPolicyImpl implements Policy<object, unknown> {
  * ```
  */
 export function compose<const P extends readonly [AnyPolicy, ...AnyPolicy[]]>(...policies: P): ComposedPolicy<P> {
-  if (policies.length === 0) throw new TypeError('compose: pass at least one policy');
+  if (policies.length === 0) throw new InvalidOptionsError('compose', 'policies', policies, 'at least one policy');
+  for (let i = 0; i < policies.length; i++) checkPolicy('compose', i, policies[i]);
   return new ComposedPolicyImpl(policies) as unknown as ComposedPolicy<P>;
+}
+
+/** Throws `INVALID_OPTIONS` unless `value` looks like a policy (a factory passed by mistake, `{}`, `null`). */
+function checkPolicy(owner: string, index: number, value: unknown): void {
+  const p = value as Partial<AnyPolicy> | null;
+  const ok = typeof p === 'object' && p !== null && typeof p.execute === 'function' && typeof p.executeOutcome === 'function';
+  if (ok) return;
+  const hint = typeof value === 'function' ? ' (a function was passed: call the factory, e.g. createRetry({...}), and pass what it returns)' : '';
+  throw new InvalidOptionsError(owner, owner === 'compose' ? `policies[${index}]` : 'policy', value, `a policy (an object with execute and executeOutcome)${hint}`);
 }
 
 /** Computes a replacement value from the failure and the context the execution ran in. */
@@ -188,30 +204,103 @@ export interface FallbackOptions {
   readonly name?: string;
   /**
    * Which failures get the fallback value; others are rethrown. Defaults to every failure. A
-   * caller's own abort is always rethrown: the caller asked to stop, not for a value.
+   * caller's own abort is always rethrown: the caller asked to stop, not for a value. A value
+   * judged a failure by `isFailureResult` arrives here as a {@link FailureResultError}.
    */
   readonly shouldHandle?: (error: unknown) => boolean;
+  /**
+   * Judges a returned value a failure (an HTTP response with status 503, a `{ ok: false }`
+   * result), like Polly's `ShouldHandle` on results or cockatiel's `handleWhenResult`: the
+   * handler then runs with a {@link FailureResultError} whose `result` is the value. A throw
+   * from it counts as that failure too. Default: no value is a failure.
+   */
+  readonly isFailureResult?: (value: unknown) => boolean;
+  /** Bus for the `fallback.served` event. Defaults to the process-wide bus. */
+  readonly events?: EventBus;
+  /** Clock for event times. Defaults to `systemClock`. */
+  readonly clock?: Clock;
 }
 
-const FALLBACK_OPTIONS: readonly string[] = ['name', 'shouldHandle'];
+const FALLBACK_OPTIONS: readonly string[] = ['name', 'shouldHandle', 'isFailureResult', 'events', 'clock'];
+
+/**
+ * Emitted when a fallback replaces a failure with the handler's value (once the value is ready).
+ *
+ * @example
+ * ```ts
+ * events.on('fallback.served', (e) => log.warn(`${e.name} served a fallback`, e.error));
+ * ```
+ */
+export interface FallbackServedEvent extends BaseEvent {
+  readonly type: 'fallback.served';
+  readonly source: 'fallback';
+  /** The failure the value replaced (a {@link FailureResultError} for a failed result). */
+  readonly error: unknown;
+  /** Whether the failure was a returned value judged by `isFailureResult`, not an error. */
+  readonly fromResult: boolean;
+}
+
+/**
+ * The failure a policy records when `isFailureResult` judges a returned value a failure
+ * (`code: 'FAILURE_RESULT'`). `result` is the value itself. A fallback hands it to its handler; a
+ * breaker counts it (and keeps it as the `cause` of the rejections of a circuit it opened).
+ *
+ * @example
+ * ```ts
+ * const safe = fallback(() => cached, { isFailureResult: (r) => (r as Response).status >= 500 });
+ * events.on('fallback.served', (e) => {
+ *   if (isXError(e.error, 'FAILURE_RESULT')) console.log('bad result', e.error.result);
+ * });
+ * ```
+ */
+export class FailureResultError extends XError<'FAILURE_RESULT'> {
+  /** The returned value that was judged a failure. */
+  readonly result: unknown;
+  /** The instance (policy name) that judged it. */
+  readonly policy: string;
+
+  constructor(policy: string, result: unknown) {
+    super('FAILURE_RESULT', `${policy}: the returned value was judged a failure (isFailureResult)`);
+    this.name = 'FailureResultError';
+    this.policy = policy;
+    this.result = result;
+  }
+}
+
+declare module './errors.js' {
+  interface XErrorMap {
+    FAILURE_RESULT: FailureResultError;
+  }
+}
+
+declare module './events.js' {
+  interface XEventMap {
+    'fallback.served': FallbackServedEvent;
+  }
+}
 
 class FallbackPolicy implements Policy<object, unknown> {
   readonly name: string;
   readonly #inner: AnyPolicy | undefined;
   readonly #handler: FallbackHandler<unknown>;
   readonly #shouldHandle: ((error: unknown) => boolean) | undefined;
+  readonly #isFailureResult: ((value: unknown) => boolean) | undefined;
+  readonly #events: EventBus;
+  readonly #clock: Clock;
 
   constructor(inner: AnyPolicy | undefined, handler: FallbackHandler<unknown>, options: FallbackOptions | undefined) {
-    checkOptionKeys('fallback', options, FALLBACK_OPTIONS);
-    const name = options?.name;
-    const shouldHandle = options?.shouldHandle;
+    const o = readOptions('fallback', options, FALLBACK_OPTIONS);
     this.#inner = inner;
     this.#handler = handler;
-    this.#shouldHandle = shouldHandle === undefined ? undefined : checkFunction<(error: unknown) => boolean>('fallback', 'shouldHandle', shouldHandle);
-    this.name = name === undefined ? 'fallback' : checkString('fallback', 'name', name);
+    this.#shouldHandle = o.shouldHandle === undefined ? undefined : checkFunction<(error: unknown) => boolean>('fallback', 'shouldHandle', o.shouldHandle);
+    this.#isFailureResult = o.isFailureResult === undefined ? undefined : checkFunction<(value: unknown) => boolean>('fallback', 'isFailureResult', o.isFailureResult);
+    this.name = o.name === undefined ? 'fallback' : checkString('fallback', 'name', o.name);
+    this.#events = checkEvents('fallback', o.events);
+    this.#clock = checkClock('fallback', o.clock);
   }
 
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<unknown> {
+    checkPolicyFn('fallback.execute', fn);
     const ctx = toContext(options);
     const inner = this.#inner;
     let run: Promise<unknown>;
@@ -224,13 +313,30 @@ class FallbackPolicy implements Policy<object, unknown> {
         run = Promise.reject(error);
       }
     }
-    const recover = (error: unknown): unknown => {
+    const recover = (error: unknown, fromResult = false): unknown => {
       if (isAbortedByCaller(ctx)) throw error;
       if (this.#shouldHandle !== undefined && !this.#shouldHandle(error)) throw error;
-      return this.#handler(error, ctx);
+      const value = this.#handler(error, ctx);
+      if (!this.#events.hasListeners('fallback.served')) return value;
+      return toPromise(value).then((served) => {
+        this.#events.emit({ type: 'fallback.served', source: 'fallback', name: this.name, time: this.#clock.now(), error, fromResult });
+        return served;
+      });
     };
+    const judge = this.#isFailureResult;
     // A wrapped policy may hand back the function's own promise, whose `then` could be anything.
-    return toPromise(run).then(undefined, recover);
+    if (judge === undefined) return toPromise(run).then(undefined, recover);
+    return toPromise(run).then((value) => {
+      let failed: boolean;
+      try {
+        failed = judge(value);
+      } catch (error) {
+        return recover(error);
+      }
+      if (!failed) return value;
+      if (isAbortedByCaller(ctx)) return value; // the caller stopped; nothing replaces what came back
+      return recover(new FailureResultError(this.name, value), true);
+    }, recover);
   }
 
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<unknown>> {
@@ -244,9 +350,12 @@ class FallbackPolicy implements Policy<object, unknown> {
  * {@link compose}. A caller's own abort is never replaced by a value. A wrapped policy whose
  * `execute` throws synchronously fails like one that rejects: the handler gets the error.
  *
+ * With `isFailureResult`, a returned value can be a failure too (the handler gets a
+ * {@link FailureResultError}). Each value served is reported as a `fallback.served` event.
+ *
  * Options are checked at construction: an unknown key, a `shouldHandle` that is not a function or
- * a `name` that is not a non-empty string throws `INVALID_OPTIONS`; a missing handler throws a
- * `TypeError`.
+ * a `name` that is not a non-empty string throws `INVALID_OPTIONS`, and so does a missing handler
+ * or a first argument that is neither a handler nor a policy.
  *
  * @example
  * ```ts
@@ -269,6 +378,7 @@ export function fallback(
   if (typeof policyOrHandler === 'function') {
     return new FallbackPolicy(undefined, policyOrHandler, (handlerOrOptions as FallbackOptions | null | undefined) ?? undefined);
   }
-  if (typeof handlerOrOptions !== 'function') throw new TypeError('fallback: the handler must be a function');
+  checkPolicy('fallback', 0, policyOrHandler);
+  if (typeof handlerOrOptions !== 'function') throw new InvalidOptionsError('fallback', 'handler', handlerOrOptions, 'a function (error, ctx) => value');
   return new FallbackPolicy(policyOrHandler, handlerOrOptions, maybeOptions ?? undefined);
 }
