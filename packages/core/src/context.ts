@@ -140,29 +140,44 @@ export function toContext(options?: ExecuteOptions | ExecutionContext): Executio
  * `addEventListener`), a deadline a number that is not NaN (`Infinity` means none); `undefined`
  * means "not given". `null`, strings and objects are `INVALID_OPTIONS`.
  */
-function checkCallArguments(signal: unknown, deadline: unknown): void {
+function argumentError(owner: string, signal: unknown, deadline: unknown): InvalidOptionsError | undefined {
   if (signal !== undefined) {
     const s = signal as { aborted?: unknown; addEventListener?: unknown } | null;
     if (typeof s !== 'object' || s === null || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function') {
-      throw new InvalidOptionsError('execute', 'signal', signal, 'an AbortSignal or undefined');
+      return new InvalidOptionsError(owner, 'signal', signal, 'an AbortSignal or undefined');
     }
   }
   if (deadline !== undefined && (typeof deadline !== 'number' || deadline !== deadline)) {
-    throw new InvalidOptionsError('execute', 'deadline', deadline, 'a number (absolute time in clock.now() units) or undefined');
+    return new InvalidOptionsError(owner, 'deadline', deadline, 'a number (absolute time in clock.now() units) or undefined');
   }
+  return undefined;
+}
+
+function checkCallArguments(signal: unknown, deadline: unknown): void {
+  const error = argumentError('execute', signal, deadline);
+  if (error !== undefined) throw error;
 }
 
 /**
- * Throws `INVALID_OPTIONS` unless `fn` is a function: what a policy's `execute` calls before it
- * counts, queues or retries anything, so a wrong argument fails at the call that is wrong.
+ * What is wrong with the arguments of a policy's `execute(fn, options)`, or undefined when
+ * nothing is: `fn` must be a function; `options` undefined, null, or an object whose `signal` is
+ * an `AbortSignal` and whose `deadline` is a number (not NaN), each when present. A policy calls
+ * this before it counts, queues or retries anything, and rejects (or, from `executeOutcome`,
+ * resolves `{ ok: false }`) with the error, so a wrong argument fails at the call that is wrong,
+ * the same way in every policy. Cheap for a context an enclosing policy passed.
  *
  * @example
  * ```ts
- * execute(fn, options) { checkPolicyFn('retry.execute', fn); ... }
+ * const bad = callError('retry.execute', fn, options);
+ * if (bad !== undefined) return Promise.reject(bad);
  * ```
  */
-export function checkPolicyFn(owner: string, fn: unknown): void {
-  if (typeof fn !== 'function') throw new InvalidOptionsError(owner, 'fn', fn, 'a function (the work to run)');
+export function callError(owner: string, fn: unknown, options?: unknown): InvalidOptionsError | undefined {
+  if (typeof fn !== 'function') return new InvalidOptionsError(owner, 'fn', fn, 'a function (the work to run)');
+  if (options === undefined || options === null || options instanceof Context) return undefined;
+  if (typeof options !== 'object') return new InvalidOptionsError(owner, 'options', options, 'an object ({ signal, deadline }) or undefined');
+  const o = options as { signal?: unknown; deadline?: unknown };
+  return argumentError(owner, o.signal, o.deadline);
 }
 
 /** Whether `from` has an own enumerable field that is not a core one. */

@@ -41,7 +41,7 @@ export {
   isAbortedByCaller,
   remainingMs,
   earliestDeadline,
-  checkPolicyFn,
+  callError,
 } from './context.js';
 export type { ExecutionContext, ExecuteOptions, ContextChanges, SignalSource } from './context.js';
 export { compose, fallback, invoke, toOutcome, toPromise, FailureResultError } from './policy.js';

@@ -142,18 +142,20 @@ describe('compose', () => {
     expect(fail(tracing('a', []), null)).toMatchObject({ code: 'INVALID_OPTIONS', option: 'policies[1]' });
   });
 
-  it('refuses a fn that is not a function, and a wrong signal or deadline, at execute', () => {
-    const policy = compose(tracing('a', []));
-    const loose = policy as unknown as { execute(fn: unknown, o?: unknown): unknown; executeOutcome(fn: unknown, o?: unknown): unknown };
-    expect(() => loose.execute('not a function')).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'fn' }));
-    expect(() => loose.executeOutcome(undefined)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'fn' }));
+  it('refuses a fn that is not a function, and a wrong signal or deadline, at execute, before any layer runs', async () => {
+    const trace: string[] = [];
+    const policy = compose(tracing('a', trace));
+    const loose = policy as unknown as { execute(fn: unknown, o?: unknown): Promise<unknown>; executeOutcome(fn: unknown, o?: unknown): Promise<Outcome<unknown>> };
+    await expect(loose.execute('not a function')).rejects.toMatchObject({ code: 'INVALID_OPTIONS', option: 'fn' });
+    expect(await loose.executeOutcome(undefined)).toMatchObject({ ok: false, error: { code: 'INVALID_OPTIONS', option: 'fn' } });
     for (const deadline of [null, NaN, '100', {}]) {
-      expect(() => loose.execute(() => 1, { deadline })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'deadline' }));
+      await expect(loose.execute(() => 1, { deadline })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', option: 'deadline' });
     }
     for (const signal of [42, null, {}, 'x']) {
-      expect(() => loose.execute(() => 1, { signal })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'signal' }));
+      await expect(loose.execute(() => 1, { signal })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', option: 'signal' });
     }
-    expect(() => loose.execute(() => 1, 5)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'options' }));
+    await expect(loose.execute(() => 1, 5)).rejects.toMatchObject({ code: 'INVALID_OPTIONS', option: 'options' });
+    expect(trace).toEqual([]);
   });
 });
 
@@ -267,7 +269,10 @@ describe('fallback', () => {
   it('requires a handler and a policy, with INVALID_OPTIONS', () => {
     expect(() => fallback(tracing('a', []), undefined as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'handler' }));
     expect(() => fallback({} as never, () => 0)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'policy' }));
-    expect(() => fallback(() => 0).execute(42 as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'fn' }));
+    const handler = vi.fn(() => 0);
+    return expect(fallback(handler).execute(42 as never))
+      .rejects.toMatchObject({ code: 'INVALID_OPTIONS', option: 'fn' })
+      .then(() => expect(handler).not.toHaveBeenCalled());
   });
 
   it('treats a value isFailureResult judges a failure like an error: the handler replaces it', async () => {

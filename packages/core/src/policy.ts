@@ -1,4 +1,4 @@
-import { checkPolicyFn, isAbortedByCaller, toContext } from './context.js';
+import { callError, isAbortedByCaller, toContext } from './context.js';
 import { InvalidOptionsError } from './errors.js';
 import type { ExecuteOptions, ExecutionContext } from './context.js';
 import type { Clock } from './clock.js';
@@ -132,14 +132,16 @@ class ComposedPolicyImpl implements Policy<object, unknown> {
   }
 
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<unknown> {
-    checkPolicyFn('compose.execute', fn);
+    const bad = callError('compose.execute', fn, options);
+    if (bad !== undefined) return Promise.reject(bad);
     return this.#run(0, fn, toContext(options));
   }
 
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<unknown>> {
     const policies = this.#policies;
     const outer = policies[0] as AnyPolicy;
-    checkPolicyFn('compose.executeOutcome', fn);
+    const bad = callError('compose.executeOutcome', fn, options);
+    if (bad !== undefined) return Promise.resolve({ ok: false, error: bad });
     const ctx = toContext(options);
     // A policy whose executeOutcome throws synchronously (a bug, a hand-written policy) still
     // gives an outcome: executeOutcome never throws or rejects.
@@ -300,7 +302,9 @@ class FallbackPolicy implements Policy<object, unknown> {
   }
 
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<unknown> {
-    checkPolicyFn('fallback.execute', fn);
+    // A wrong argument is the caller's bug: it is never replaced by a fallback value.
+    const bad = callError('fallback.execute', fn, options);
+    if (bad !== undefined) return Promise.reject(bad);
     const ctx = toContext(options);
     const inner = this.#inner;
     let run: Promise<unknown>;
