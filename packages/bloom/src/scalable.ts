@@ -1,0 +1,249 @@
+import { checkClock, checkEvents, checkInteger, checkNumber, checkString, readOptions, trackInstance } from '@x/core';
+import type { Clock, EventBus } from '@x/core';
+import { badKey } from './bits.js';
+import { PlainBloomFilter, encodeBase64 } from './bloom.js';
+import type { BloomFilterStats } from './bloom.js';
+import type {} from './events.js';
+import { HASH_VERSION, hashKey } from './hash.js';
+import { bloomSizing } from './sizing.js';
+
+/** Options of {@link createScalableBloomFilter}. */
+export interface ScalableBloomFilterOptions {
+  /** Capacity of the first stage (n₀): an integer >= 1. Reserve what you expect; every extra stage costs a lookup. */
+  readonly initialItems: number;
+  /** Bound on the compound false-positive rate, in (0, 1). */
+  readonly falsePositiveRate: number;
+  /** Each stage holds `growth` times the previous one's items, in [1, 16]. Default 2. */
+  readonly growth?: number;
+  /**
+   * Each stage's rate is the previous one's times `tightening`, in (0, 1). The first stage gets
+   * p·(1 − tightening), so the sum over all stages stays under p. Default 0.5.
+   */
+  readonly tightening?: number;
+  /** Instance name for events and metrics. Default `'bloom'`. */
+  readonly name?: string;
+  readonly clock?: Clock;
+  readonly events?: EventBus;
+}
+
+/** One stage in {@link ScalableBloomFilterStats}. */
+export interface BloomStageStats {
+  readonly m: number;
+  readonly k: number;
+  readonly items: number;
+  readonly capacity: number;
+  readonly falsePositiveRate: number;
+}
+
+/** `stats()` of a scalable filter: the plain fields summed over stages, plus each stage. */
+export interface ScalableBloomFilterStats extends BloomFilterStats {
+  readonly stages: readonly BloomStageStats[];
+}
+
+/**
+ * A bloom filter that grows: when its last stage is full it adds one `growth` times larger with a
+ * `tightening` times smaller error, so the compound false-positive rate stays under the target
+ * however many items arrive.
+ *
+ * @example
+ * ```ts
+ * const f = createScalableBloomFilter({ initialItems: 10_000, falsePositiveRate: 0.01 });
+ * f.add('a'); f.has('a'); // true
+ * ```
+ */
+export interface ScalableBloomFilter {
+  readonly name: string;
+  add(key: string): boolean;
+  has(key: string): boolean;
+  addMany(keys: Iterable<string>): boolean[];
+  hasMany(keys: Iterable<string>): boolean[];
+  recordFalsePositive(): void;
+  stats(): ScalableBloomFilterStats;
+  toJSON(): ScalableBloomFilterJSON;
+  clear(): void;
+}
+
+/** The JSON form of a scalable filter. */
+export interface ScalableBloomFilterJSON {
+  readonly type: 'scalable';
+  readonly hashVersion: number;
+  readonly name: string;
+  readonly initialItems: number;
+  readonly falsePositiveRate: number;
+  readonly growth: number;
+  readonly tightening: number;
+  readonly falsePositives: number;
+  readonly stages: readonly { readonly items: number; readonly bits: string }[];
+}
+
+const OPTION_KEYS = ['initialItems', 'falsePositiveRate', 'growth', 'tightening', 'name', 'clock', 'events'];
+
+/** The scalable filter (exported for restoring). */
+export class ScalableFilter implements ScalableBloomFilter {
+  readonly name: string;
+  readonly initialItems: number;
+  readonly falsePositiveRate: number;
+  readonly growth: number;
+  readonly tightening: number;
+  readonly #stages: PlainBloomFilter[] = [];
+  #last!: PlainBloomFilter;
+  #falsePositives = 0;
+  readonly #clock: Clock;
+  readonly #events: EventBus;
+
+  constructor(name: string, n0: number, p: number, growth: number, tightening: number, clock: Clock, events: EventBus) {
+    this.name = name;
+    this.initialItems = n0;
+    this.falsePositiveRate = p;
+    this.growth = growth;
+    this.tightening = tightening;
+    this.#clock = clock;
+    this.#events = events;
+    this.addStage(false);
+    trackInstance(events, 'bloom', name, this);
+  }
+
+  /** Capacity and rate of stage `i`. */
+  stagePlan(i: number): { capacity: number; falsePositiveRate: number } {
+    return {
+      capacity: Math.ceil(this.initialItems * this.growth ** i),
+      falsePositiveRate: this.falsePositiveRate * (1 - this.tightening) * this.tightening ** i,
+    };
+  }
+
+  addStage(report: boolean): PlainBloomFilter {
+    const index = this.#stages.length;
+    const plan = this.stagePlan(index);
+    const sizing = bloomSizing({ expectedItems: plan.capacity, falsePositiveRate: plan.falsePositiveRate }, 'createScalableBloomFilter');
+    const stage = new PlainBloomFilter(this.name, sizing, plan.capacity, plan.falsePositiveRate, this.#clock, this.#events, false);
+    this.#stages.push(stage);
+    this.#last = stage;
+    if (report && this.#events.hasListeners('bloom.stage_added')) {
+      this.#events.emit({ type: 'bloom.stage_added', source: 'bloom', name: this.name, time: this.#clock.now(), stage: index, ...plan });
+    }
+    return stage;
+  }
+
+  get stages(): readonly PlainBloomFilter[] {
+    return this.#stages;
+  }
+
+  has(key: string): boolean {
+    if (typeof key !== 'string') throw badKey('ScalableBloomFilter.has', key);
+    hashKey(key);
+    const stages = this.#stages;
+    for (let i = 0; i < stages.length; i++) if (stages[i]!.probeHashed(key)) return true;
+    return false;
+  }
+
+  add(key: string): boolean {
+    if (typeof key !== 'string') throw badKey('ScalableBloomFilter.add', key);
+    hashKey(key);
+    const stages = this.#stages;
+    for (let i = 0; i < stages.length; i++) if (stages[i]!.probeHashed(key)) return true;
+    let last = this.#last;
+    if (last.items >= last.expectedItems) last = this.addStage(true);
+    // A new stage's sizing hashed nothing, so the key's hashes are still the current ones.
+    return last.insertHashed(key);
+  }
+
+  addMany(keys: Iterable<string>): boolean[] {
+    const out: boolean[] = [];
+    for (const key of keys) out.push(this.add(key));
+    return out;
+  }
+
+  hasMany(keys: Iterable<string>): boolean[] {
+    const out: boolean[] = [];
+    for (const key of keys) out.push(this.has(key));
+    return out;
+  }
+
+  recordFalsePositive(): void {
+    this.#falsePositives++;
+    if (!this.#events.hasListeners('bloom.false_positive')) return;
+    this.#events.emit({ type: 'bloom.false_positive', source: 'bloom', name: this.name, time: this.#clock.now(), falsePositives: this.#falsePositives });
+  }
+
+  /** Restores the false-positive count (bloomFromJSON). */
+  restoreFalsePositives(count: number): void {
+    this.#falsePositives = count;
+  }
+
+  stats(): ScalableBloomFilterStats {
+    let m = 0;
+    let bytes = 0;
+    let items = 0;
+    let capacity = 0;
+    let setBits = 0;
+    let notFalse = 1;
+    const stages = this.#stages.map((stage) => {
+      const s = stage.stats();
+      m += s.m;
+      bytes += s.bytes;
+      items += s.items;
+      capacity += s.capacity;
+      setBits += s.fillRatio * s.m;
+      notFalse *= 1 - s.estimatedFpr;
+      return { m: s.m, k: s.k, items: s.items, capacity: s.capacity, falsePositiveRate: s.targetFpr };
+    });
+    return {
+      m,
+      k: this.#last.sizing.k,
+      shards: 1,
+      items,
+      capacity,
+      fillRatio: setBits / m,
+      estimatedFpr: 1 - notFalse,
+      targetFpr: this.falsePositiveRate,
+      bytes,
+      falsePositives: this.#falsePositives,
+      hashVersion: HASH_VERSION,
+      stages,
+    };
+  }
+
+  toJSON(): ScalableBloomFilterJSON {
+    return {
+      type: 'scalable',
+      hashVersion: HASH_VERSION,
+      name: this.name,
+      initialItems: this.initialItems,
+      falsePositiveRate: this.falsePositiveRate,
+      growth: this.growth,
+      tightening: this.tightening,
+      falsePositives: this.#falsePositives,
+      stages: this.#stages.map((stage) => ({ items: stage.items, bits: encodeBase64(stage.bits) })),
+    };
+  }
+
+  clear(): void {
+    this.#stages.length = 0;
+    this.addStage(false);
+  }
+}
+
+/**
+ * Creates a scalable bloom filter (Almeida et al.): stage i holds `initialItems · growthⁱ` items
+ * at rate `p · (1 − tightening) · tighteningⁱ`, so the compound false-positive rate stays at or
+ * under `falsePositiveRate` (the sum of the stage rates is below it) however large it grows.
+ * Lookups check every stage: reserve a realistic `initialItems`.
+ *
+ * @example
+ * ```ts
+ * import { createScalableBloomFilter } from '@x/bloom';
+ *
+ * const seen = createScalableBloomFilter({ initialItems: 100_000, falsePositiveRate: 0.001 });
+ * if (!seen.add(eventId)) process(event); // false: first time this id was seen (at 0.1% error)
+ * ```
+ */
+export function createScalableBloomFilter(options: ScalableBloomFilterOptions): ScalableBloomFilter {
+  const owner = 'createScalableBloomFilter';
+  const o = readOptions<ScalableBloomFilterOptions>(owner, options, OPTION_KEYS, true);
+  const n0 = checkInteger(owner, 'initialItems', o.initialItems, { min: 1, max: Number.MAX_SAFE_INTEGER });
+  const p = checkNumber(owner, 'falsePositiveRate', o.falsePositiveRate, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
+  const growth = checkNumber(owner, 'growth', o.growth ?? 2, { min: 1, max: 16 });
+  const tightening = checkNumber(owner, 'tightening', o.tightening ?? 0.5, { min: 0, max: 1, minExclusive: true, maxExclusive: true });
+  const name = checkString(owner, 'name', o.name ?? 'bloom');
+  return new ScalableFilter(name, n0, p, growth, tightening, checkClock(owner, o.clock), checkEvents(owner, o.events));
+}

@@ -1,0 +1,156 @@
+import { checkClock, checkEvents, checkString, readOptions } from '@x/core';
+import type { Clock, EventBus } from '@x/core';
+import { HEADER_BYTES, PlainBloomFilter, decodeBase64 } from './bloom.js';
+import type { BloomFilter, BloomFilterJSON } from './bloom.js';
+import { CountingFilter } from './counting.js';
+import type { CountingBloomFilter, CountingBloomFilterJSON } from './counting.js';
+import { BloomInvalidDataError } from './errors.js';
+import { HASH_VERSION } from './hash.js';
+import { ScalableFilter } from './scalable.js';
+import type { ScalableBloomFilter, ScalableBloomFilterJSON } from './scalable.js';
+import { BIT_ALIGN, MAX_SHARD_BITS } from './sizing.js';
+import type { BloomSizing } from './sizing.js';
+
+/** Options of {@link bloomFromJSON} and {@link bloomFromBytes}. */
+export interface RestoreOptions {
+  /** Name of the restored filter. Default: the stored name (`'bloom'` for the binary form). */
+  readonly name?: string;
+  readonly clock?: Clock;
+  readonly events?: EventBus;
+}
+
+/** Any filter's JSON form. */
+export type AnyBloomFilterJSON = BloomFilterJSON | ScalableBloomFilterJSON | CountingBloomFilterJSON;
+
+const RESTORE_KEYS = ['name', 'clock', 'events'];
+
+function invalid(what: string): BloomInvalidDataError {
+  return new BloomInvalidDataError(`cannot restore bloom filter: ${what}`);
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isRate = (v: unknown): v is number => typeof v === 'number' && v > 0 && v < 1;
+
+/** Checks stored sizing fields and returns the sizing they describe. */
+function storedSizing(k: unknown, shards: unknown, shardBits: unknown): BloomSizing {
+  if (!isCount(k) || k < 1 || k > 64) throw invalid(`k must be an integer in [1, 64], got ${String(k)}`);
+  if (!isCount(shards) || shards < 1 || shards > 1024) throw invalid(`shards must be an integer in [1, 1024], got ${String(shards)}`);
+  if (!isCount(shardBits) || shardBits < BIT_ALIGN || shardBits > MAX_SHARD_BITS || shardBits % BIT_ALIGN !== 0) {
+    throw invalid(`bits per shard must be a multiple of ${BIT_ALIGN} in [${BIT_ALIGN}, 2^32], got ${String(shardBits)}`);
+  }
+  const m = shardBits * shards;
+  return { m, k, shards, shardBits, optimalBits: m, bytes: m / 8 };
+}
+
+function checkVersion(version: unknown): void {
+  if (version !== HASH_VERSION) throw invalid(`hash contract version ${String(version)} is not supported (this build implements version ${HASH_VERSION})`);
+}
+
+function restoreOptions(owner: string, options: RestoreOptions | undefined, storedName: unknown) {
+  const o = readOptions<RestoreOptions>(owner, options, RESTORE_KEYS);
+  const fallback = typeof storedName === 'string' && storedName !== '' ? storedName : 'bloom';
+  return { name: checkString(owner, 'name', o.name ?? fallback), clock: checkClock(owner, o.clock), events: checkEvents(owner, o.events) };
+}
+
+function bytesOf(text: unknown, expected: number, field: string): Uint8Array {
+  const bytes = typeof text === 'string' ? decodeBase64(text) : undefined;
+  if (bytes === undefined) throw invalid(`${field} is not base64`);
+  if (bytes.length !== expected) throw invalid(`${field} holds ${bytes.length} bytes, expected ${expected}`);
+  return bytes;
+}
+
+/**
+ * Restores a filter from `toJSON()` output (the object, or its `JSON.stringify` text): a plain,
+ * scalable or counting filter, by its `type`. Throws `BLOOM_INVALID_DATA` for anything else,
+ * including a hash contract version this build does not implement.
+ *
+ * @example
+ * ```ts
+ * localStorage.setItem('seen', JSON.stringify(filter));
+ * const again = bloomFromJSON(localStorage.getItem('seen')!);
+ * ```
+ */
+export function bloomFromJSON(json: BloomFilterJSON | string, options?: RestoreOptions): BloomFilter;
+export function bloomFromJSON(json: ScalableBloomFilterJSON, options?: RestoreOptions): ScalableBloomFilter;
+export function bloomFromJSON(json: CountingBloomFilterJSON, options?: RestoreOptions): CountingBloomFilter;
+export function bloomFromJSON(json: AnyBloomFilterJSON | string, options?: RestoreOptions): BloomFilter | ScalableBloomFilter | CountingBloomFilter;
+export function bloomFromJSON(json: AnyBloomFilterJSON | string, options?: RestoreOptions): BloomFilter | ScalableBloomFilter | CountingBloomFilter {
+  let data: unknown = json;
+  if (typeof json === 'string') {
+    try {
+      data = JSON.parse(json);
+    } catch (error) {
+      throw invalid(`not JSON (${error instanceof Error ? error.message : String(error)})`);
+    }
+  }
+  if (typeof data !== 'object' || data === null) throw invalid('not an object');
+  const d = data as Record<string, unknown>;
+  checkVersion(d['hashVersion']);
+  const { name, clock, events } = restoreOptions('bloomFromJSON', options, d['name']);
+  const falsePositives = isCount(d['falsePositives']) ? d['falsePositives'] : 0;
+  if (d['type'] === 'bloom' || d['type'] === 'counting') {
+    const { m, k, shards, expectedItems, falsePositiveRate, items } = d;
+    if (!isCount(m) || !isCount(shards) || shards < 1 || m % shards !== 0) throw invalid(`m (${String(m)}) must be a multiple of shards (${String(shards)})`);
+    const sizing = storedSizing(k, shards, m / shards);
+    if (!isCount(expectedItems) || expectedItems < 1) throw invalid('expectedItems must be a positive integer');
+    if (!isRate(falsePositiveRate)) throw invalid('falsePositiveRate must be in (0, 1)');
+    if (!isCount(items)) throw invalid('items must be a non-negative integer');
+    if (d['type'] === 'bloom') {
+      const filter = new PlainBloomFilter(name, sizing, expectedItems, falsePositiveRate, clock, events, true);
+      filter.restore(items, falsePositives, bytesOf(d['bits'], sizing.bytes, 'bits'));
+      return filter;
+    }
+    const filter = new CountingFilter(name, sizing, expectedItems, falsePositiveRate, clock, events);
+    filter.restore(items, falsePositives, bytesOf(d['counters'], sizing.m / 2, 'counters'));
+    return filter;
+  }
+  if (d['type'] === 'scalable') {
+    const { initialItems, falsePositiveRate, growth, tightening, stages } = d;
+    if (!isCount(initialItems) || initialItems < 1) throw invalid('initialItems must be a positive integer');
+    if (!isRate(falsePositiveRate)) throw invalid('falsePositiveRate must be in (0, 1)');
+    if (typeof growth !== 'number' || !(growth >= 1 && growth <= 16)) throw invalid('growth must be in [1, 16]');
+    if (!isRate(tightening)) throw invalid('tightening must be in (0, 1)');
+    if (!Array.isArray(stages) || stages.length === 0) throw invalid('stages must be a non-empty array');
+    const filter = new ScalableFilter(name, initialItems, falsePositiveRate, growth, tightening, clock, events);
+    stages.forEach((stored: unknown, i) => {
+      const s = (stored ?? {}) as Record<string, unknown>;
+      const stage = i === 0 ? filter.stages[0]! : filter.addStage(false);
+      if (!isCount(s['items'])) throw invalid(`stages[${i}].items must be a non-negative integer`);
+      stage.restore(s['items'], 0, bytesOf(s['bits'], stage.bits.byteLength, `stages[${i}].bits`));
+    });
+    filter.restoreFalsePositives(falsePositives);
+    return filter;
+  }
+  throw invalid(`unknown type ${JSON.stringify(d['type'])} (expected 'bloom', 'scalable' or 'counting')`);
+}
+
+/**
+ * Restores a plain filter from `toBytes()` output: a 48-byte header and the raw bits (the same
+ * bytes Redis stores for that filter). Throws `BLOOM_INVALID_DATA` for anything else.
+ *
+ * @example
+ * ```ts
+ * await writeFile('ids.bloom', filter.toBytes());
+ * const again = bloomFromBytes(await readFile('ids.bloom'));
+ * ```
+ */
+export function bloomFromBytes(bytes: Uint8Array, options?: RestoreOptions): BloomFilter {
+  if (!(bytes instanceof Uint8Array) || bytes.length < HEADER_BYTES) throw invalid('not a bloom filter binary (too short)');
+  if (bytes[0] !== 0x58 || bytes[1] !== 0x42 || bytes[2] !== 0x46 || bytes[3] !== 0x01) throw invalid('not a bloom filter binary (bad magic)');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  checkVersion(view.getUint8(4));
+  if (view.getUint8(5) !== 0) throw invalid(`kind ${view.getUint8(5)} is not a plain filter`);
+  const sizing = storedSizing(view.getUint8(6), view.getUint32(8, true), view.getFloat64(12, true));
+  const expectedItems = view.getFloat64(20, true);
+  const falsePositiveRate = view.getFloat64(28, true);
+  const items = view.getFloat64(36, true);
+  if (!isCount(expectedItems) || expectedItems < 1) throw invalid('expectedItems must be a positive integer');
+  if (!isRate(falsePositiveRate)) throw invalid('falsePositiveRate must be in (0, 1)');
+  if (!isCount(items)) throw invalid('items must be a non-negative integer');
+  if (bytes.length !== HEADER_BYTES + sizing.bytes) throw invalid(`holds ${bytes.length - HEADER_BYTES} bytes of bits, expected ${sizing.bytes}`);
+  const { name, clock, events } = restoreOptions('bloomFromBytes', options, undefined);
+  const filter = new PlainBloomFilter(name, sizing, expectedItems, falsePositiveRate, clock, events, true);
+  filter.restore(items, view.getUint32(44, true), bytes.subarray(HEADER_BYTES));
+  return filter;
+}
+
