@@ -1,0 +1,4 @@
+import { memoryDlqStore } from './index.js';
+import { contractSuite } from './test-contract.js';
+
+contractSuite('memory store', () => memoryDlqStore());
