@@ -1,1 +1,421 @@
-export {};
+import { InvalidOptionsError, checkClock, checkEvents, checkInteger, checkString, readOptions } from '@x/core';
+import type { Clock, EventBus } from '@x/core';
+import { StoreCaller, StoreGuard, checkKeyPrefix, defineScript, encodeKeyPart, storeGuardOptions } from '@x/core/store';
+import type { StoreClient, StoreScript } from '@x/core/store';
+import { DeadLetterStoreUnavailableError } from './errors.js';
+import type {
+  ClaimResult,
+  ClaimedEntry,
+  DeadLetterState,
+  DeadLetterStore,
+  OverflowPolicy,
+  QueueStore,
+  StoreAddOutcome,
+  StoreContext,
+  StoreSizes,
+  StoredEntry,
+  StoredPage,
+} from './types.js';
+
+/** Options of {@link redisDlqStore}. */
+export interface RedisDlqStoreOptions {
+  /** Start of every key (no `{` or `}`). Default `'dlq'`. Keys are `{<prefix>:<queue>}:<part>`, one hash slot per queue. */
+  readonly prefix?: string;
+  /** Deadline of each Redis call, ms. Default 1 000. `add` rejects with `DLQ_STORE_UNAVAILABLE` within it. */
+  readonly timeoutMs?: number;
+  /** Name in `dlq.store_*` events and metrics. Default `'redis'`. */
+  readonly name?: string;
+  /** Consecutive failures after which calls fail fast for `cooldownMs`. Default 3. */
+  readonly failureThreshold?: number;
+  /** How long calls fail fast before one probes Redis again, ms. Default 1 000. */
+  readonly cooldownMs?: number;
+  /** Clock for call deadlines. Default: the queue's clock. */
+  readonly clock?: Clock;
+  /** Bus for the store's events. Default: the queue's bus. */
+  readonly events?: EventBus;
+}
+
+// KEYS, the same for every script (all share the queue's hash tag, so Cluster runs them on one node):
+// 1 docs (hash id -> record JSON)      2 at (hash id -> ms it entered its state)
+// 3 tok (hash id -> stream entry id of its current delivery)
+// 4 idem (hash idempotency key -> id)  5 idk (hash id -> idempotency key)
+// 6 due (zset id -> due time, waiting items)
+// 7 pending (zset id -> entry order, waiting and in-flight)   8 dead (zset id -> entry order)
+// 9 seq (counter: ids and entry orders)  10 ready (stream of deliveries, consumer group 'w')
+// 11 cursor (XAUTOCLAIM scan position)
+const PARTS = ['docs', 'at', 'tok', 'idem', 'idk', 'due', 'pending', 'dead', 'seq', 'ready', 'cursor'] as const;
+
+// Members of the due set are zero-padded ids, so items due at the same time come out in the order
+// they were added (a sorted set orders equal scores by member, as strings).
+const PAD = `
+local function pad(id) return string.format('%016d', tonumber(id)) end
+`;
+
+const REMOVE = `${PAD}
+local function ackdel(sid)
+  redis.pcall('XACK', KEYS[10], 'w', sid)
+  redis.pcall('XDEL', KEYS[10], sid)
+end
+local function remove(id)
+  local sid = redis.call('HGET', KEYS[3], id)
+  if sid then ackdel(sid) end
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('ZREM', KEYS[6], pad(id))
+  redis.call('ZREM', KEYS[7], id)
+  redis.call('ZREM', KEYS[8], id)
+  local k = redis.call('HGET', KEYS[5], id)
+  if k then
+    if redis.call('HGET', KEYS[4], k) == id then redis.call('HDEL', KEYS[4], k) end
+    redis.call('HDEL', KEYS[5], id)
+  end
+end
+`;
+
+const SIZES = `
+local function sizes()
+  local op = redis.call('ZRANGE', KEYS[7], 0, 0)
+  local od = redis.call('ZRANGE', KEYS[8], 0, 0)
+  return {
+    redis.call('ZCARD', KEYS[7]), redis.call('ZCARD', KEYS[6]), redis.call('ZCARD', KEYS[8]),
+    op[1] and redis.call('HGET', KEYS[2], op[1]) or false,
+    od[1] and redis.call('HGET', KEYS[2], od[1]) or false
+  }
+end
+`;
+
+// ARGV: doc, idempotency key ('' = none), now, dueAt, maxSize (0 = unbounded), overflow
+const ADD = defineScript(`${REMOVE}
+local idem = ARGV[2]
+if idem ~= '' then
+  local existing = redis.call('HGET', KEYS[4], idem)
+  if existing then return {'dup', existing} end
+end
+local maxSize = tonumber(ARGV[5])
+local victim, victimDoc = false, false
+if maxSize > 0 and redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8]) >= maxSize then
+  if ARGV[6] == 'reject' then return {'full'} end
+  local p = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
+  local d = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
+  if p[1] and (not d[1] or tonumber(p[2]) < tonumber(d[2])) then victim = p[1] elseif d[1] then victim = d[1] end
+  if victim then
+    victimDoc = redis.call('HGET', KEYS[1], victim) or ''
+    remove(victim)
+  end
+end
+local id = tostring(redis.call('INCR', KEYS[9]))
+redis.call('HSET', KEYS[1], id, ARGV[1])
+redis.call('HSET', KEYS[2], id, ARGV[3])
+redis.call('ZADD', KEYS[7], redis.call('INCR', KEYS[9]), id)
+redis.call('ZADD', KEYS[6], ARGV[4], pad(id))
+if idem ~= '' then
+  redis.call('HSET', KEYS[4], idem, id)
+  redis.call('HSET', KEYS[5], id, idem)
+end
+return {'ok', id, victim, victimDoc}
+`);
+
+// ARGV: now, count, consumer, minIdle (visibilityMs)
+const CLAIM = defineScript(`${SIZES}${PAD}
+local now = tonumber(ARGV[1])
+local count = tonumber(ARGV[2])
+if redis.call('EXISTS', KEYS[10]) == 0 then
+  redis.call('XGROUP', 'CREATE', KEYS[10], 'w', '0', 'MKSTREAM')
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now, 'LIMIT', 0, count)
+for i = 1, #due do
+  redis.call('ZREM', KEYS[6], due[i])
+  local id = tostring(tonumber(due[i]))
+  redis.call('HSET', KEYS[3], id, redis.call('XADD', KEYS[10], '*', 'id', id))
+end
+local out = {}
+local function take(sid, id, deliveries)
+  local doc = id and redis.call('HGET', KEYS[1], id)
+  if doc and redis.call('HGET', KEYS[3], id) == sid then
+    out[#out + 1] = {id, sid, doc, deliveries}
+  else
+    redis.call('XACK', KEYS[10], 'w', sid)
+    redis.call('XDEL', KEYS[10], sid)
+  end
+end
+local start = redis.call('GET', KEYS[11]) or '0-0'
+local claimed = redis.call('XAUTOCLAIM', KEYS[10], 'w', ARGV[3], ARGV[4], start, 'COUNT', count)
+redis.call('SET', KEYS[11], claimed[1])
+for _, e in ipairs(claimed[2]) do
+  local sid = e[1]
+  local p = redis.call('XPENDING', KEYS[10], 'w', sid, sid, 1)
+  take(sid, e[2] and e[2][2], p[1] and p[1][4] or 2)
+end
+local left = count - #out
+if left > 0 then
+  local r = redis.call('XREADGROUP', 'GROUP', 'w', ARGV[3], 'COUNT', left, 'STREAMS', KEYS[10], '>')
+  if r then
+    for _, e in ipairs(r[1][2]) do take(e[1], e[2][2], 1) end
+  end
+end
+local nxt = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
+return {out, nxt[2] or false, sizes()}
+`);
+
+// ARGV: id, stream entry id
+const COMPLETE = defineScript(`${REMOVE}
+ackdel(ARGV[2])
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+remove(ARGV[1])
+return 1
+`);
+
+// ARGV: id, stream entry id, doc, dueAt
+const RESCHEDULE = defineScript(`${REMOVE}
+ackdel(ARGV[2])
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[6], ARGV[4], pad(ARGV[1]))
+return 1
+`);
+
+// ARGV: id, stream entry id, doc, now
+const BURY = defineScript(`${REMOVE}
+ackdel(ARGV[2])
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('ZREM', KEYS[7], ARGV[1])
+redis.call('ZREM', KEYS[6], pad(ARGV[1]))
+redis.call('ZADD', KEYS[8], redis.call('INCR', KEYS[9]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+return 1
+`);
+
+const ROW = `${PAD}
+local function row(id)
+  local doc = redis.call('HGET', KEYS[1], id)
+  if not doc then return false end
+  local since = redis.call('HGET', KEYS[2], id) or '0'
+  if redis.call('ZSCORE', KEYS[8], id) then return {id, doc, 'dead', 0, since, false} end
+  local due = redis.call('ZSCORE', KEYS[6], pad(id))
+  if due then return {id, doc, 'pending', 0, since, due} end
+  return {id, doc, 'pending', 1, since, false}
+end
+`;
+
+// ARGV: id
+const GET = defineScript(`${ROW}
+return row(ARGV[1])
+`);
+
+// ARGV: state, limit, cursor ('' = first page)
+const LIST = defineScript(`${ROW}
+local key = ARGV[1] == 'dead' and KEYS[8] or KEYS[7]
+local limit = tonumber(ARGV[2])
+local min = ARGV[3] == '' and '-inf' or ('(' .. ARGV[3])
+local ids = redis.call('ZRANGEBYSCORE', key, min, '+inf', 'WITHSCORES', 'LIMIT', 0, limit + 1)
+local out = {}
+local last = false
+for i = 1, #ids, 2 do
+  if #out == limit then return {out, last} end
+  local r = row(ids[i])
+  if r then out[#out + 1] = r end
+  last = ids[i + 1]
+end
+return {out, false}
+`);
+
+// ARGV: id, doc ('' = keep), dueAt, now
+const REVIVE = defineScript(`${PAD}
+local id = ARGV[1]
+if redis.call('HEXISTS', KEYS[1], id) == 0 then return 0 end
+if redis.call('ZSCORE', KEYS[8], id) then
+  redis.call('ZREM', KEYS[8], id)
+  redis.call('ZADD', KEYS[7], redis.call('INCR', KEYS[9]), id)
+  redis.call('HSET', KEYS[2], id, ARGV[4])
+elseif not redis.call('ZSCORE', KEYS[6], pad(id)) then
+  return 0
+end
+redis.call('ZADD', KEYS[6], ARGV[3], pad(id))
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], id, ARGV[2]) end
+return 1
+`);
+
+// ARGV: id
+const DISCARD = defineScript(`${REMOVE}
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+remove(ARGV[1])
+return 1
+`);
+
+const SIZES_SCRIPT = defineScript(`${SIZES}
+return sizes()
+`);
+
+type Reply = unknown;
+const str = (value: Reply): string => (typeof value === 'string' ? value : String(value));
+const num = (value: Reply): number | undefined => (value === null || value === undefined || value === false ? undefined : Number(value));
+
+function parseSizes(reply: Reply): StoreSizes {
+  const [pending, waiting, dead, oldestPending, oldestDead] = reply as Reply[];
+  const p = Number(pending);
+  return { pending: p, inFlight: Math.max(0, p - Number(waiting)), dead: Number(dead), oldestPendingSince: num(oldestPending), oldestDeadSince: num(oldestDead) };
+}
+
+function parseRow(reply: Reply): StoredEntry {
+  const [id, doc, state, inFlight, since, dueAt] = reply as Reply[];
+  return { id: str(id), doc: str(doc), state: str(state) as DeadLetterState, inFlight: Number(inFlight) === 1, since: Number(since), dueAt: num(dueAt) };
+}
+
+class RedisQueueStore implements QueueStore {
+  readonly #caller: StoreCaller;
+  readonly #keys: readonly string[];
+
+  constructor(caller: StoreCaller, keys: readonly string[]) {
+    this.#caller = caller;
+    this.#keys = keys;
+  }
+
+  async #run(script: StoreScript, args: readonly (string | number)[]): Promise<Reply> {
+    const result = await this.#caller.script(script, this.#keys, args);
+    if (result.ok) return result.value;
+    const error = result.error;
+    if (error instanceof DeadLetterStoreUnavailableError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new DeadLetterStoreUnavailableError(`dead-letter store call failed: ${message}`, result.timedOut, error);
+  }
+
+  async add(doc: string, idempotencyKey: string | undefined, now: number, dueAt: number, maxSize: number, overflow: OverflowPolicy): Promise<StoreAddOutcome> {
+    const reply = (await this.#run(ADD, [doc, idempotencyKey ?? '', Math.floor(now), Math.floor(dueAt), maxSize === Infinity ? 0 : maxSize, overflow])) as Reply[];
+    const kind = str(reply[0]);
+    if (kind === 'dup') return { kind: 'duplicate', id: str(reply[1]) };
+    if (kind === 'full') return { kind: 'full' };
+    const victim = reply[2];
+    return {
+      kind: 'added',
+      id: str(reply[1]),
+      dropped: victim === null || victim === undefined ? undefined : { id: str(victim), doc: str(reply[3]) },
+    };
+  }
+
+  async claim(consumer: string, count: number, now: number, visibilityMs: number): Promise<ClaimResult> {
+    const reply = (await this.#run(CLAIM, [Math.floor(now), count, consumer, visibilityMs])) as Reply[];
+    const entries: ClaimedEntry[] = (reply[0] as Reply[][]).map(([id, token, doc, deliveries]) => ({
+      id: str(id),
+      token: str(token),
+      doc: str(doc),
+      deliveries: Number(deliveries),
+    }));
+    return { entries, nextDueAt: num(reply[1]), sizes: parseSizes(reply[2]) };
+  }
+
+  async complete(id: string, token: string): Promise<boolean> {
+    return Number(await this.#run(COMPLETE, [id, token])) === 1;
+  }
+
+  async reschedule(id: string, token: string, doc: string, dueAt: number): Promise<boolean> {
+    return Number(await this.#run(RESCHEDULE, [id, token, doc, Math.floor(dueAt)])) === 1;
+  }
+
+  async bury(id: string, token: string, doc: string, now: number): Promise<boolean> {
+    return Number(await this.#run(BURY, [id, token, doc, Math.floor(now)])) === 1;
+  }
+
+  async get(id: string): Promise<StoredEntry | undefined> {
+    const reply = await this.#run(GET, [id]);
+    return reply === null || reply === undefined ? undefined : parseRow(reply);
+  }
+
+  async list(state: DeadLetterState, limit: number, cursor: string | undefined): Promise<StoredPage> {
+    const reply = (await this.#run(LIST, [state, limit, cursor ?? ''])) as Reply[];
+    const next = reply[1];
+    return { entries: (reply[0] as Reply[]).map(parseRow), cursor: next === null || next === undefined ? undefined : str(next) };
+  }
+
+  async revive(id: string, doc: string | undefined, dueAt: number, now: number): Promise<boolean> {
+    return Number(await this.#run(REVIVE, [id, doc ?? '', Math.floor(dueAt), Math.floor(now)])) === 1;
+  }
+
+  async discard(id: string): Promise<boolean> {
+    return Number(await this.#run(DISCARD, [id])) === 1;
+  }
+
+  async sizes(): Promise<StoreSizes> {
+    return parseSizes(await this.#run(SIZES_SCRIPT, []));
+  }
+
+  close(): void {}
+}
+
+/**
+ * The names of the Redis keys a queue uses: every one carries the hash tag `{<prefix>:<queue>}`,
+ * so a queue lives on one Redis Cluster node and its Lua scripts may touch all of them. The queue
+ * name is encoded losslessly (`encodeKeyPart`), so no name escapes the prefix or the tag.
+ *
+ * @example
+ * ```ts
+ * dlqKeys('dlq', 'orders').ready; // '{dlq:orders}:ready', the stream workers read
+ * ```
+ */
+export function dlqKeys(prefix: string, queue: string): Readonly<Record<(typeof PARTS)[number], string>> {
+  const base = `{${prefix}:${encodeKeyPart(queue)}}`;
+  return Object.fromEntries(PARTS.map((part) => [part, `${base}:${part}`])) as Record<(typeof PARTS)[number], string>;
+}
+
+/**
+ * A durable dead-letter store on Redis (standalone or Cluster) through an ioredis client you own.
+ *
+ * - **Streams with a consumer group.** A due item is appended to a stream (`XADD`) and workers take
+ *   it with `XREADGROUP` (never `BLOCK`: polling, so your shared connection never stalls), which
+ *   leaves it in the group's pending list until it is finished: acknowledged and deleted together
+ *   (`XACK` + `XDEL`, so the stream and its pending list never grow). An item whose worker died is
+ *   claimed by another after `visibilityMs` (`XAUTOCLAIM`), and its delivery counter counts that
+ *   lost attempt.
+ * - **Backoff** lives in a sorted set of due times; **dead** items in another, kept until retried,
+ *   redriven or discarded. Every change that touches several keys is one Lua script (atomic).
+ * - **Idempotency keys** de-duplicate `add` in the same script.
+ * - **Deadlines.** Every call ends within `timeoutMs`, through `@x/core/store`: a down or stalled
+ *   Redis makes `add` reject with `DLQ_STORE_UNAVAILABLE` (or buffer, see the queue's
+ *   `onStoreError`), and workers retry on their next poll once it is back.
+ * - Durability is Redis's: run it with `appendonly yes` (`appendfsync always` to lose nothing on a
+ *   crash of Redis itself) and `maxmemory-policy noeviction`.
+ *
+ * @example
+ * ```ts
+ * import Redis from 'ioredis';
+ * import { createDeadLetterQueue } from '@x/dlq';
+ * import { redisDlqStore } from '@x/dlq/redis';
+ *
+ * const redis = new Redis({ enableOfflineQueue: false });
+ * const dlq = createDeadLetterQueue({ name: 'orders', store: redisDlqStore(redis, { prefix: 'shop' }), process: pushOrder });
+ * dlq.start();
+ * ```
+ */
+export function redisDlqStore(redis: StoreClient, options?: RedisDlqStoreOptions): DeadLetterStore {
+  const owner = 'redisDlqStore';
+  const o = readOptions<RedisDlqStoreOptions>(owner, options, ['prefix', 'timeoutMs', 'name', 'failureThreshold', 'cooldownMs', 'clock', 'events']);
+  const prefix = checkKeyPrefix(owner, 'prefix', o.prefix ?? 'dlq');
+  const timeoutMs = checkInteger(owner, 'timeoutMs', o.timeoutMs ?? 1_000, { min: 1, max: 3_600_000 });
+  const name = checkString(owner, 'name', o.name ?? 'redis');
+  const guardOptions = storeGuardOptions(owner, o);
+  const ownClock = o.clock === undefined ? undefined : checkClock(owner, o.clock);
+  const ownEvents = o.events === undefined ? undefined : checkEvents(owner, o.events);
+  if ((typeof redis !== 'object' && typeof redis !== 'function') || redis === null || typeof (redis as StoreClient).evalsha !== 'function') {
+    throw new InvalidOptionsError(owner, 'redis', redis, 'an ioredis Redis or Cluster instance');
+  }
+  return {
+    kind: 'redis',
+    bind(context: StoreContext): QueueStore {
+      const clock = ownClock ?? context.clock;
+      const events = ownEvents ?? context.events;
+      const guard = new StoreGuard({ source: 'dlq', name, mode: 'reject', ...guardOptions, clock, events });
+      const caller = new StoreCaller(redis, {
+        owner,
+        timeoutMs,
+        clock,
+        guard,
+        unavailable: (message, timedOut) => new DeadLetterStoreUnavailableError(`dead-letter store "${name}": ${message}`, timedOut),
+      });
+      const keys = dlqKeys(prefix, context.queue);
+      return new RedisQueueStore(caller, PARTS.map((part) => keys[part]));
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import { createEventBus, isXError, systemClock } from '@x/core';
+import { redisAvailable, redisUrl, testKeyPrefix } from '@x/test-support';
+import Redis from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDeadLetterQueue } from './index.js';
+import { dlqKeys, redisDlqStore } from './redis.js';
+import { contractSuite, until } from './test-contract.js';
+
+const available = await redisAvailable('dlq');
+const redis = available ? new Redis(redisUrl(), { enableOfflineQueue: false, lazyConnect: true }) : undefined;
+const prefix = testKeyPrefix(import.meta.url).replace(/[{}]/g, '');
+let n = 0;
+
+beforeAll(async () => {
+  await redis?.connect();
+});
+afterAll(async () => {
+  if (redis === undefined) return;
+  const keys = await redis.keys(`{${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+});
+
+// Deadlines on the real clock: the queue's clock is virtual in the contract suite, the network is not.
+if (available) contractSuite('redis store', () => redisDlqStore(redis as Redis, { prefix: `${prefix}${n++}`, timeoutMs: 5_000, clock: systemClock }));
+
+describe.skipIf(!available)('redisDlqStore on a real Redis', () => {
+  const client = () => redis as Redis;
+
+  it('keeps every key of a queue under one hash tag, whatever the queue name', () => {
+    for (const name of ['orders', 'a}b', '{x}', 'a:b', '\ud800']) {
+      const keys = Object.values(dlqKeys('p', name));
+      const tags = keys.map((k) => /^\{([^}]*)\}/.exec(k)?.[1]);
+      expect(new Set(tags).size).toBe(1);
+      expect(tags[0]?.startsWith('p:')).toBe(true);
+    }
+    expect(dlqKeys('p', 'a:b').ready).not.toBe(dlqKeys('p:a', 'b').ready);
+  });
+
+  it('acknowledges and deletes every finished delivery: the stream and its pending list end empty', async () => {
+    const own = `${prefix}pel${n++}`;
+    let fail = 0;
+    const dlq = createDeadLetterQueue<number>({
+      name: 'pel',
+      store: redisDlqStore(client(), { prefix: own, timeoutMs: 5_000 }),
+      events: createEventBus(),
+      concurrency: 16,
+      backoff: () => 0,
+      maxAttempts: 2,
+      pollIntervalMs: 10,
+      process: () => {
+        if (fail++ % 3 === 0) throw new Error('flaky');
+      },
+    });
+    dlq.start();
+    for (let i = 0; i < 300; i++) await dlq.add(i);
+    await until(async () => (await dlq.stats()).pending === 0, 10_000);
+    await dlq.close();
+    const keys = dlqKeys(own, 'pel');
+    expect(await client().xlen(keys.ready)).toBe(0);
+    const summary = (await client().xpending(keys.ready, 'w')) as unknown[];
+    expect(summary[0]).toBe(0);
+    expect(await client().hlen(keys.tok)).toBe(0);
+  });
+
+  it('rejects a client that is not an ioredis instance and hostile prefixes with INVALID_OPTIONS', () => {
+    for (const bad of [undefined, null, 42, {}]) expect(() => redisDlqStore(bad as never)).toThrow(/redis/);
+    for (const prefix of ['a{b', 'a}b', '', 7]) {
+      let error: unknown;
+      try {
+        redisDlqStore(client(), { prefix: prefix as never });
+      } catch (e) {
+        error = e;
+      }
+      expect(isXError(error, 'INVALID_OPTIONS')).toBe(true);
+    }
+    expect(() => redisDlqStore(client(), { timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => redisDlqStore(client(), { colour: 1 } as never)).toThrow(/colour/);
+  });
+});
