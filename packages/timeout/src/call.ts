@@ -13,6 +13,8 @@ export interface TimeoutHost {
   readonly queue: DeadlineQueue;
   /** Aggressive calls given up on whose work is still running. */
   abandonedCount: number;
+  /** Calls that ran out of time (for `stats()`). */
+  timedOutCount: number;
 }
 
 /** Why the policy stopped the call before the function settled. */
@@ -158,6 +160,7 @@ export class CooperativeCall extends Call {
     const error = timeoutError(host, timeoutMs, false);
     this.fired = TIMEOUT;
     this.reason = error;
+    host.timedOutCount++;
     linked.abort(error);
     emitTimedOut(host, timeoutMs, true);
   }
@@ -277,6 +280,7 @@ export class AggressiveCall extends Call {
     this.reason = error;
     this.#unlisten();
     host.abandonedCount++;
+    host.timedOutCount++;
     // Settle the caller's promise before any user abort listener can run.
     this.#deliver(false, error);
     const linked = this.linked;

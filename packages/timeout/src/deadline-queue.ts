@@ -91,12 +91,18 @@ export class DeadlineQueue {
   }
 
   #fire(): void {
+    const armedAt = this.#armedAt;
     this.#timer = undefined;
     this.#armedAt = Infinity;
     const now = this.#clock.now();
+    // What the timer was armed for is due when it fires, even if the clock reads a fraction of a
+    // millisecond earlier: Node starts a timer from the loop's cached millisecond time, so it can
+    // fire up to ~1 ms early by `performance.now()`, and re-arming for the rest would cost a whole
+    // extra millisecond (the minimum delay), leaving the signal un-aborted well past the deadline.
+    const due = armedAt > now ? armedAt : now;
     try {
       // `expire` may add or remove entries (user abort listeners run synchronously): re-read the head.
-      for (let entry = this.#head; entry !== undefined && entry.deadline <= now; entry = this.#head) {
+      for (let entry = this.#head; entry !== undefined && entry.deadline <= due; entry = this.#head) {
         this.#unlink(entry);
         entry.expire();
       }

@@ -1,4 +1,4 @@
-import { abortSignalOf, checkFunction, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, deriveContext, InvalidOptionsError, isContextAborted, systemClock, toContext, toPromise } from '@x/core';
+import { abortSignalOf, checkFunction, checkNumber, checkOneOf, callError, checkString, defaultEventBus, deriveContext, InvalidOptionsError, isContextAborted, readOptions, systemClock, toContext, toPromise } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from '@x/core';
 import { AggressiveCall, CooperativeCall, emitTimedOut, timeoutError } from './call.js';
 import type { TimeoutHost } from './call.js';
@@ -48,13 +48,32 @@ export interface TimeoutPolicy extends Policy {
    * the background. Always 0 for a cooperative timeout.
    */
   readonly abandoned: number;
+  /** Counters since creation, like the other policies' `stats()`. */
+  stats(): TimeoutStats;
+}
+
+/**
+ * What {@link TimeoutPolicy.stats} reports.
+ *
+ * @example
+ * ```ts
+ * const { calls, timedOut } = timeout.stats();
+ * console.log(`${((100 * timedOut) / Math.max(1, calls)).toFixed(1)} % of calls timed out`);
+ * ```
+ */
+export interface TimeoutStats {
+  readonly timeoutMs: number;
+  readonly strategy: TimeoutStrategy;
+  /** Calls started (`execute` and `executeOutcome`), whatever became of them. */
+  readonly calls: number;
+  /** Calls that ran out of time: their deadline passed, or had passed on entry. */
+  readonly timedOut: number;
+  /** Aggressive calls given up on whose work is still running (as {@link TimeoutPolicy.abandoned}). */
+  readonly abandoned: number;
 }
 
 const PROMISE_THEN = Promise.prototype.then;
 const OWNER = 'createTimeout';
-
-/** `performance.timeOrigin`, a constant read once (at the first policy on the system clock). */
-let systemOrigin = 0;
 
 class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
   readonly name: string;
@@ -64,8 +83,9 @@ class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
   readonly events: EventBus;
   readonly queue: DeadlineQueue;
   abandonedCount = 0;
+  timedOutCount = 0;
+  #calls = 0;
   readonly #aggressive: boolean;
-  readonly #system: boolean;
   /** Prototype for the contexts of calls that came without an enclosing policy's context. */
   #root: ExecutionContext | undefined = undefined;
 
@@ -77,13 +97,24 @@ class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
     this.events = events;
     this.queue = new DeadlineQueue(clock);
     this.#aggressive = strategy === 'aggressive';
-    this.#system = clock === systemClock;
-    if (this.#system) systemOrigin = performance.timeOrigin;
   }
 
-  /** `clock.now()`; for the system clock without its per-call `performance.timeOrigin` read. */
+  /**
+   * Always the injected clock: one time base with every other policy (a process-wide origin of
+   * its own would drift from core's under fake timers, by the process uptime).
+   */
   #now(): number {
-    return this.#system ? systemOrigin + performance.now() : this.clock.now();
+    return this.clock.now();
+  }
+
+  stats(): TimeoutStats {
+    return {
+      timeoutMs: this.timeoutMs,
+      strategy: this.strategy,
+      calls: this.#calls,
+      timedOut: this.timedOutCount,
+      abandoned: this.abandonedCount,
+    };
   }
 
   get abandoned(): number {
@@ -91,10 +122,20 @@ class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
   }
 
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<T> {
+    if (typeof fn !== 'function' || options !== undefined) {
+      const bad = callError('timeout.execute', fn, options);
+      if (bad !== undefined) return Promise.reject(bad);
+    }
+    this.#calls++;
     return this.#aggressive ? (this.#runAggressive(fn, options, false) as Promise<T>) : this.#runCooperative(fn, options);
   }
 
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
+    if (typeof fn !== 'function' || options !== undefined) {
+      const bad = callError('timeout.executeOutcome', fn, options);
+      if (bad !== undefined) return Promise.resolve({ ok: false, error: bad });
+    }
+    this.#calls++;
     return this.#aggressive
       ? (this.#runAggressive(fn, options, true) as Promise<Outcome<T>>)
       : this.#runCooperativeOutcome(fn, options);
@@ -192,6 +233,7 @@ class TimeoutPolicyImpl implements TimeoutPolicy, TimeoutHost {
   /** The enclosing deadline has already passed: fail without calling the function. */
   #expiredOnEntry(deadline: number, now: number): unknown {
     const timeoutMs = Math.max(0, deadline - now);
+    this.timedOutCount++;
     emitTimedOut(this, timeoutMs, false);
     return timeoutError(this, timeoutMs, false, false);
   }
@@ -244,17 +286,15 @@ function settled(outcome: boolean, error: unknown): Promise<unknown> {
  */
 export function createTimeout(ms: number, options: TimeoutOptions = {}): TimeoutPolicy {
   checkNumber(OWNER, 'ms', ms, { min: 0, minExclusive: true, allowInfinity: true });
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidOptionsError(OWNER, 'options', options, 'an object');
-  }
-  checkOptionKeys(OWNER, options, ['strategy', 'name', 'clock', 'events']);
+  // Own properties only: a value on Object.prototype is never an option.
+  const o = readOptions(OWNER, options, ['strategy', 'name', 'clock', 'events'], true);
   const strategy =
-    options.strategy === undefined
+    o.strategy === undefined
       ? 'cooperative'
-      : checkOneOf(OWNER, 'strategy', options.strategy, ['cooperative', 'aggressive'] as const);
-  const name = options.name === undefined ? 'timeout' : checkString(OWNER, 'name', options.name);
-  const clock = options.clock === undefined ? systemClock : checkClock(options.clock);
-  const events = options.events === undefined ? defaultEventBus() : checkEvents(options.events);
+      : checkOneOf(OWNER, 'strategy', o.strategy, ['cooperative', 'aggressive'] as const);
+  const name = o.name === undefined ? 'timeout' : checkString(OWNER, 'name', o.name);
+  const clock = o.clock === undefined ? systemClock : checkClock(o.clock);
+  const events = o.events === undefined ? defaultEventBus() : checkEvents(o.events);
   return new TimeoutPolicyImpl(ms, strategy, name, clock, events);
 }
 
