@@ -1,6 +1,7 @@
 import type { BaseEvent } from '@x/core';
 import type { LockFailureReason, LockLostReason } from './errors.js';
 import type { ReleaseResult } from './lease.js';
+import type { StoreDegradedPayload, StoreErrorPayload, StoreRecoveredPayload } from '@x/core/store';
 
 /**
  * A lease was granted. `key` is there for logs and debugging only: a metrics exporter labels by
@@ -73,5 +74,34 @@ declare module '@x/core' {
     'lock.released': LockReleasedEvent;
     'lock.extended': LockExtendedEvent;
     'lock.lost': LockLostEvent;
+  }
+}
+
+/**
+ * One call to a Redis store (or to one Redlock node) failed or missed its deadline. `name` is the
+ * store's name; for a Redlock node it is `<name>[<index>]`.
+ */
+export interface LockStoreErrorEvent extends BaseEvent, StoreErrorPayload {
+  readonly type: 'lock.store_error';
+  readonly source: 'lock';
+}
+
+/** After repeated failures the store (or one Redlock node) is skipped for `cooldownMs`: it answers "unavailable" at once. */
+export interface LockStoreDegradedEvent extends BaseEvent, StoreDegradedPayload {
+  readonly type: 'lock.store_degraded';
+  readonly source: 'lock';
+}
+
+/** A probe succeeded: the store (or node) is used again. */
+export interface LockStoreRecoveredEvent extends BaseEvent, StoreRecoveredPayload {
+  readonly type: 'lock.store_recovered';
+  readonly source: 'lock';
+}
+
+declare module '@x/core' {
+  interface XEventMap {
+    'lock.store_error': LockStoreErrorEvent;
+    'lock.store_degraded': LockStoreDegradedEvent;
+    'lock.store_recovered': LockStoreRecoveredEvent;
   }
 }

@@ -8,4 +8,14 @@ export { memoryLockStore } from './memory-store.js';
 export type { LockStore, LockStoreExtend, LockStoreGrant, LockStoreRelease, LockStoreRequest } from './store.js';
 export { LockLostError, LockNotAcquiredError } from './errors.js';
 export type { LockFailureReason, LockLostReason } from './errors.js';
-export type { LockAcquiredEvent, LockContendedEvent, LockEvent, LockExtendedEvent, LockLostEvent, LockReleasedEvent } from './events.js';
+export type {
+  LockAcquiredEvent,
+  LockContendedEvent,
+  LockEvent,
+  LockExtendedEvent,
+  LockLostEvent,
+  LockReleasedEvent,
+  LockStoreDegradedEvent,
+  LockStoreErrorEvent,
+  LockStoreRecoveredEvent,
+} from './events.js';

@@ -1,4 +1,4 @@
-import { checkInteger, readOptions } from '@x/core';
+import { InvalidOptionsError, checkInteger, readOptions } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import type { Lease } from './lease.js';
 import { Locker } from './locker.js';
@@ -83,6 +83,9 @@ class SemaphoreImpl implements Semaphore {
 export function createSemaphore(options: SemaphoreOptions): Semaphore {
   const o = readOptions<SemaphoreOptions>('createSemaphore', options, KEYS, true);
   const limit = checkInteger('createSemaphore', 'limit', o.limit, { min: 1, max: 1_000_000 });
+  if ((o.store as { kind?: unknown } | undefined)?.kind === 'redlock') {
+    throw new InvalidOptionsError('createSemaphore', 'store', o.store, 'memoryLockStore() or redisLockStore(redis): on a Redlock quorum each node counts its own holders, so more than `limit` could each hold a majority');
+  }
   const locker = new Locker('createSemaphore', o, limit, 'semaphore');
   return new SemaphoreImpl(locker, limit);
 }
