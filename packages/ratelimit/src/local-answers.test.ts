@@ -7,7 +7,8 @@ import { CONSUME, PEEK, REFUND } from './algorithms.js';
 import { makeRule } from './rule.js';
 import type { RateLimitAlgorithm } from './rule.js';
 import type { StoreErrorMode, StoreRequest } from './store.js';
-import { StoreGuard } from './store-guard.js';
+import { StoreGuard } from '@x/core/store';
+import { StoreAnswers } from './local-answers.js';
 
 function setup(mode: StoreErrorMode = 'local', overrides: { failureThreshold?: number; cooldownMs?: number; instances?: number } = {}) {
   const clock = createVirtualClock();
@@ -16,140 +17,33 @@ function setup(mode: StoreErrorMode = 'local', overrides: { failureThreshold?: n
   events.on('*', (e) => {
     if (e.type !== 'core.instance_tracked') seen.push(e);
   });
-  const guard = new StoreGuard({
+  const breaker = new StoreGuard({
+    source: 'ratelimit',
     name: 'redis',
     mode,
     failureThreshold: overrides.failureThreshold ?? 3,
     cooldownMs: overrides.cooldownMs ?? 1_000,
-    instances: overrides.instances ?? 1,
-    maxLocalKeys: 100,
     clock,
     events,
   });
-  return { clock, guard, seen };
+  const guard = new StoreAnswers({ mode, instances: overrides.instances ?? 1, maxLocalKeys: 100, clock, guard: breaker });
+  return { clock, guard, breaker, seen };
 }
 
 function request(algorithm: RateLimitAlgorithm, limit: number, burst?: number, extra: Partial<StoreRequest> = {}): StoreRequest {
   return { scope: 'api', key: 'k', rule: makeRule('t', 'api', algorithm, limit, 1_000, burst), cost: 1, maxWaitMs: 0, op: CONSUME, ...extra };
 }
 
-describe('StoreGuard: breaker', () => {
-  it('skips the store after failureThreshold consecutive failures, then probes once after the cooldown', async () => {
-    const { clock, guard, seen } = setup();
-    const g = guard.admit();
-    expect(g).toBe(0);
-    guard.failed(g, new Error('1'), false);
-    guard.failed(g, new Error('2'), true);
-    expect(guard.health).toBe('healthy');
-    guard.failed(g, new Error('3'), false);
-    expect(guard.health).toBe('degraded');
-    expect(guard.admit()).toBe(-1);
-    expect(seen.map((e) => e.type)).toEqual(['ratelimit.store_error', 'ratelimit.store_error', 'ratelimit.store_error', 'ratelimit.store_degraded']);
-    expect(seen[1]).toMatchObject({ timedOut: true, consecutiveFailures: 2, name: 'redis', source: 'ratelimit' });
-    expect(seen[3]).toMatchObject({ mode: 'local', consecutiveFailures: 3, cooldownMs: 1_000 });
-
-    await clock.advance(999);
-    expect(guard.admit()).toBe(-1);
-    await clock.advance(1);
-    const probe = guard.admit();
-    expect(probe).toBe(1);
-    expect(guard.health).toBe('probing');
-    expect(guard.admit()).toBe(-1); // one probe at a time
-    guard.succeeded(probe);
-    expect(guard.health).toBe('healthy');
-    expect(seen.at(-1)).toMatchObject({ type: 'ratelimit.store_recovered', mode: 'local', degradedForMs: 1_000 });
-    expect(guard.admit()).toBe(1);
-  });
-
-  it('a failed probe starts another cooldown without announcing degradation again', async () => {
-    const { clock, guard, seen } = setup('closed', { failureThreshold: 1 });
-    guard.failed(guard.admit(), new Error('down'), false);
-    await clock.advance(1_000);
-    const probe = guard.admit();
-    guard.failed(probe, new Error('still down'), false);
-    expect(guard.health).toBe('degraded');
-    expect(guard.admit()).toBe(-1);
-    expect(seen.filter((e) => e.type === 'ratelimit.store_degraded')).toHaveLength(1);
-    await clock.advance(1_000);
-    guard.succeeded(guard.admit());
-    expect(seen.at(-1)).toMatchObject({ type: 'ratelimit.store_recovered', degradedForMs: 2_000 });
-  });
-
-  it('a success resets the count of consecutive failures', () => {
-    const { guard } = setup();
-    const g = guard.admit();
-    guard.failed(g, new Error(), false);
-    guard.failed(g, new Error(), false);
-    guard.succeeded(g);
-    guard.failed(g, new Error(), false);
-    guard.failed(g, new Error(), false);
-    expect(guard.health).toBe('healthy');
-  });
-
-  it('ignores late answers from before the state changed', async () => {
-    const { clock, guard } = setup('open', { failureThreshold: 1 });
-    const old = guard.admit();
-    guard.failed(old, new Error(), false);
-    guard.succeeded(old); // an answer sent before the guard opened: proves nothing now
-    expect(guard.health).toBe('degraded');
-    await clock.advance(1_000);
-    const probe = guard.admit();
-    guard.failed(old, new Error(), false); // a stale failure does not fail the probe
-    expect(guard.health).toBe('probing');
-    guard.succeeded(probe);
-    expect(guard.health).toBe('healthy');
-  });
-
-  it('follows a reference model (fuzzed)', async () => {
-    type Action = { kind: 'fail' } | { kind: 'ok' } | { kind: 'wait'; ms: number };
-    const action = fc.oneof(
-      fc.constant<Action>({ kind: 'fail' }),
-      fc.constant<Action>({ kind: 'ok' }),
-      fc.integer({ min: 0, max: 1_500 }).map<Action>((ms) => ({ kind: 'wait', ms })),
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.array(action, { maxLength: 60 }), async (threshold, actions) => {
-        const { clock, guard } = setup('open', { failureThreshold: threshold, cooldownMs: 1_000 });
-        // Model: closed with a failure count, or open until a time.
-        let failures = 0;
-        let openUntil: number | undefined;
-        for (const a of actions) {
-          if (a.kind === 'wait') {
-            await clock.advance(a.ms);
-            continue;
-          }
-          const g = guard.admit();
-          const modelAdmits = openUntil === undefined || clock.now() >= openUntil;
-          if (modelAdmits !== g >= 0) return false;
-          if (g < 0) continue;
-          if (a.kind === 'ok') {
-            failures = 0;
-            openUntil = undefined;
-            guard.succeeded(g);
-          } else {
-            failures++;
-            if (openUntil !== undefined || failures >= threshold) openUntil = clock.now() + 1_000;
-            guard.failed(g, new Error(), false);
-          }
-          if ((openUntil === undefined) !== (guard.health === 'healthy')) return false;
-        }
-        return true;
-      }),
-      { numRuns: 200 },
-    );
-  });
-});
-
-describe('StoreGuard: answers without the store', () => {
+describe('StoreAnswers: answers without the store', () => {
   it("'open' admits and flags the decision", () => {
     const { guard } = setup('open');
     expect(guard.answer(request('gcra', 10))).toEqual({ allowed: true, remaining: 9, retryAfterMs: 0, resetAfterMs: 0, waitMs: 0, degraded: 'open' });
   });
 
   it("'closed' rejects with the time until the next probe", async () => {
-    const { clock, guard } = setup('closed', { failureThreshold: 1 });
+    const { clock, guard, breaker } = setup('closed', { failureThreshold: 1 });
     expect(guard.answer(request('gcra', 10)).retryAfterMs).toBe(1_000);
-    guard.failed(guard.admit(), new Error(), false);
+    breaker.failed(breaker.admit(), new Error(), false);
     await clock.advance(400);
     expect(guard.answer(request('gcra', 10))).toEqual({ allowed: false, remaining: 0, retryAfterMs: 600, resetAfterMs: 0, waitMs: 0, degraded: 'closed' });
     expect(guard.answer(request('gcra', 10, undefined, { op: REFUND })).allowed).toBe(true);
@@ -203,5 +97,32 @@ describe('StoreGuard: answers without the store', () => {
     expect(guard.answer(req).allowed).toBe(false);
     guard.forget('api', 'k');
     expect(guard.answer(req).allowed).toBe(true);
+  });
+});
+
+describe('StoreAnswers: the local state follows what Redis admitted', () => {
+  it("a switch to 'local' right after spending the share through Redis hands out no fresh burst", () => {
+    const { guard } = setup('local', { instances: 2 });
+    const req = request('gcra', 20, 20); // local share: 10 per period, burst 10
+    for (let i = 0; i < 10; i++) guard.mirror(req); // admitted by Redis
+    expect(guard.answer(req).allowed).toBe(false);
+  });
+
+  it('mirrors no further than empty: a process that used more than its share is not punished after the switch', async () => {
+    const { guard, clock } = setup('local', { instances: 2 });
+    const req = request('gcra', 20, 20);
+    for (let i = 0; i < 100; i++) guard.mirror(req);
+    await clock.advance(100); // one emission interval of the local share (1000 ms / 10)
+    expect(guard.answer(req).allowed).toBe(true);
+  });
+
+  it("mirrors nothing in 'open' or 'closed' mode, and never a peek", () => {
+    const local = setup('local');
+    const req = request('fixed-window', 1);
+    local.guard.mirror({ ...req, op: PEEK });
+    expect(local.guard.answer(req).allowed).toBe(true);
+    const open = setup('open');
+    open.guard.mirror(req);
+    expect(open.guard.answer(req).allowed).toBe(true);
   });
 });

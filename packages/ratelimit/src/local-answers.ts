@@ -1,139 +1,56 @@
-import type { Clock, EventBus } from '@x/core';
+import type { Clock } from '@x/core';
+import type { StoreGuard } from '@x/core/store';
 import { CONSUME, REFUND, Verdict } from './algorithms.js';
-// The event types must be in this entry's program for the bus to accept them (declaration merging).
-import type {} from './events.js';
 import { KeyTable } from './key-table.js';
 import { Params } from './rule.js';
 import type { RateLimitRule } from './rule.js';
 import type { StoreErrorMode, StoreRequest, StoreVerdict } from './store.js';
 
-const CLOSED = 0;
-const OPEN = 1;
-const PROBING = 2;
-
-/**
- * Health of a guarded store: `'healthy'` (calls go to the store), `'degraded'` (the store is
- * skipped until the cooldown ends) or `'probing'` (one call is testing whether it is back).
- */
-export type StoreHealth = 'healthy' | 'degraded' | 'probing';
-
-/** Settings of a {@link StoreGuard}; validated by the store that owns it. */
-export interface StoreGuardSettings {
-  readonly name: string;
+/** Settings of {@link StoreAnswers}; validated by the store that owns it. */
+export interface StoreAnswersSettings {
   readonly mode: StoreErrorMode;
-  readonly failureThreshold: number;
-  readonly cooldownMs: number;
   readonly instances: number;
   readonly maxLocalKeys: number;
   readonly clock: Clock;
-  readonly events: EventBus;
+  /** The store's guard: its cooldown is the `retryAfterMs` of a `'closed'` rejection. */
+  readonly guard: StoreGuard;
 }
 
 /**
- * A small circuit breaker in front of a store, plus the answers given without it.
+ * The decisions a Redis store gives while Redis cannot answer, per `onStoreError`: `'open'`
+ * admits, `'closed'` rejects until the next probe, `'local'` limits this process to its share of
+ * the limit (`limit / instances`) in memory.
  *
- * After `failureThreshold` consecutive failures (errors or timeouts) the store is skipped for
- * `cooldownMs`: every decision is answered per `mode` at in-memory cost, so a dead Redis costs
- * microseconds, not a timeout per call. Then one call probes the store; success closes the guard,
- * failure starts another cooldown. Calls are tagged with the guard's generation so that a late
- * answer from before a state change cannot flip the state.
+ * The local state follows what Redis admitted while it was healthy (see {@link StoreAnswers.mirror}),
+ * so a switch to local does not hand out a fresh burst: a process that has just spent its share
+ * through Redis starts local with an empty bucket, however often Redis flaps.
  *
  * @example
  * ```ts
- * const generation = guard.admit();
- * if (generation < 0) return guard.answer(request);
+ * const answers = new StoreAnswers({ mode: 'local', instances: 4, maxLocalKeys: 100_000, clock, guard });
+ * if (!result.ok) return answers.answer(request);
  * ```
  */
-export class StoreGuard {
-  readonly #s: StoreGuardSettings;
-  #state = CLOSED;
-  #failures = 0;
-  #generation = 0;
-  #reopenAt = 0;
-  #degradedSince = 0;
+export class StoreAnswers {
+  readonly #s: StoreAnswersSettings;
   readonly #tables = new Map<string, KeyTable>();
   readonly #localParams = new WeakMap<RateLimitRule, Params>();
+  readonly #scratch = new Verdict();
 
-  constructor(settings: StoreGuardSettings) {
+  constructor(settings: StoreAnswersSettings) {
     this.#s = settings;
   }
 
-  get health(): StoreHealth {
-    return this.#state === CLOSED ? 'healthy' : this.#state === OPEN ? 'degraded' : 'probing';
-  }
-
-  /** The generation to tag a store call with, or -1 when the store must be skipped now. */
-  admit(): number {
-    const state = this.#state;
-    if (state === CLOSED) return this.#generation;
-    if (state === PROBING || this.#s.clock.now() < this.#reopenAt) return -1;
-    this.#state = PROBING;
-    return this.#generation;
-  }
-
-  succeeded(generation: number): void {
-    if (generation !== this.#generation) return;
-    this.#failures = 0;
-    if (this.#state === CLOSED) return;
-    this.#state = CLOSED;
-    const { events, clock, name, mode } = this.#s;
-    if (events.hasListeners('ratelimit.store_recovered')) {
-      const now = clock.now();
-      events.emit({
-        type: 'ratelimit.store_recovered',
-        source: 'ratelimit',
-        name,
-        time: now,
-        mode,
-        degradedForMs: now - this.#degradedSince,
-      });
-    }
-  }
-
-  failed(generation: number, error: unknown, timedOut: boolean): void {
-    const current = generation === this.#generation;
-    if (current) this.#failures++;
-    const { events, clock, name, mode, cooldownMs } = this.#s;
-    if (events.hasListeners('ratelimit.store_error')) {
-      events.emit({
-        type: 'ratelimit.store_error',
-        source: 'ratelimit',
-        name,
-        time: clock.now(),
-        error,
-        timedOut,
-        consecutiveFailures: this.#failures,
-      });
-    }
-    if (!current) return;
-    const state = this.#state;
-    if (state === PROBING || (state === CLOSED && this.#failures >= this.#s.failureThreshold)) {
-      const now = clock.now();
-      this.#state = OPEN;
-      this.#generation++;
-      this.#reopenAt = now + cooldownMs;
-      if (state === CLOSED) {
-        this.#degradedSince = now;
-        if (events.hasListeners('ratelimit.store_degraded')) {
-          events.emit({
-            type: 'ratelimit.store_degraded',
-            source: 'ratelimit',
-            name,
-            time: now,
-            mode,
-            consecutiveFailures: this.#failures,
-            cooldownMs,
-          });
-        }
-      }
-    }
-  }
-
-  /** When a caller rejected in `'closed'` mode may expect the store to be tried again. */
-  retryAfterMs(): number {
-    if (this.#state !== OPEN) return this.#s.cooldownMs;
-    const left = this.#reopenAt - this.#s.clock.now();
-    return left > 1 ? left : 1;
+  /**
+   * Records in the local state a consumption Redis admitted, as far as the local share allows
+   * (never beyond empty: a process that used more than its share through Redis is not punished
+   * after the switch). Only in `'local'` mode; costs one in-memory step per admitted decision.
+   */
+  mirror(request: StoreRequest): void {
+    if (this.#s.mode !== 'local' || request.op !== CONSUME) return;
+    const params = this.#paramsFor(request.rule);
+    if (request.cost > params.capacity) return;
+    this.#tableOf(request.scope).apply(request.key, this.#s.clock.now(), request.cost, 0, CONSUME, params, this.#scratch);
   }
 
   /** The answer given without the store, per `mode`. */
@@ -145,7 +62,7 @@ export class StoreGuard {
     if (mode === 'open' || request.op === REFUND) {
       return { allowed: true, remaining: capacity - request.cost, retryAfterMs: 0, resetAfterMs: 0, waitMs: 0, degraded: mode };
     }
-    return { allowed: false, remaining: 0, retryAfterMs: this.retryAfterMs(), resetAfterMs: 0, waitMs: 0, degraded: 'closed' };
+    return { allowed: false, remaining: 0, retryAfterMs: this.#s.guard.retryAfterMs(), resetAfterMs: 0, waitMs: 0, degraded: 'closed' };
   }
 
   /** Forgets a key's local state (with the store's `reset`). */
@@ -154,26 +71,31 @@ export class StoreGuard {
   }
 
   #local(request: StoreRequest): StoreVerdict {
-    const { clock, maxLocalKeys } = this.#s;
+    const { clock } = this.#s;
     const params = this.#paramsFor(request.rule);
     const out = new Verdict();
     out.degraded = 'local';
     if (request.cost > params.capacity) {
       // This process's share of the limit cannot hold the request: wait for the store.
-      out.retryAfterMs = this.retryAfterMs();
+      out.retryAfterMs = this.#s.guard.retryAfterMs();
       return out;
     }
-    let table = this.#tables.get(request.scope);
-    if (table === undefined) {
-      table = new KeyTable(maxLocalKeys, clock.now());
-      this.#tables.set(request.scope, table);
-    }
+    const table = this.#tableOf(request.scope);
     const op = request.op;
     // A refund passes its reservation where a consume passes its wait (see `step`).
     const arg = op === CONSUME ? request.maxWaitMs : op === REFUND ? (request.reservation ?? Number.NaN) : 0;
     table.apply(request.key, clock.now(), request.cost, arg, op, params, out);
     if (op === REFUND) out.allowed = true;
     return out;
+  }
+
+  #tableOf(scope: string): KeyTable {
+    let table = this.#tables.get(scope);
+    if (table === undefined) {
+      table = new KeyTable(this.#s.maxLocalKeys, this.#s.clock.now());
+      this.#tables.set(scope, table);
+    }
+    return table;
   }
 
   /** The rule divided by `instances`: each process admits its share while the store is away. */

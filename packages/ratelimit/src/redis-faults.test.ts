@@ -91,8 +91,9 @@ describe.skipIf(!redisServerInstalled())('Redis outages', () => {
         expect(types()).toContain('ratelimit.store_degraded');
         expect(store.health).not.toBe('healthy');
         if (mode === 'local') {
-          // limit 10 split across instances: 2 => this process admits 5 on its own.
-          expect(during.filter(({ d }) => d.allowed)).toHaveLength(5);
+          // limit 10 split across instances: 2 => this process's share is 5, one of which it
+          // spent through Redis just before the outage: the switch hands out no fresh burst.
+          expect(during.filter(({ d }) => d.allowed)).toHaveLength(4);
         }
         // Degraded: no call waits for anything.
         const fast = await timed(() => limiter.limit(`${mode}-k`));

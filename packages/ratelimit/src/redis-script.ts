@@ -1,4 +1,4 @@
-import { sha1 } from '@x/core/store';
+import { defineScript } from '@x/core/store';
 
 /**
  * Time origin of the script, in epoch ms (2025-01-01T00:00:00Z). Times are stored relative to it
@@ -258,4 +258,7 @@ return out
  * await redis.evalsha(RATE_LIMIT_SCRIPT_SHA, 1, key, ...args);
  * ```
  */
-export const RATE_LIMIT_SCRIPT_SHA = sha1(RATE_LIMIT_SCRIPT);
+export const RATE_LIMIT_SCRIPT_SHA = defineScript(RATE_LIMIT_SCRIPT).sha;
+
+/** {@link RATE_LIMIT_SCRIPT} prepared for `StoreCaller.script` (EVALSHA with NOSCRIPT fallback). */
+export const RATE_LIMIT_SCRIPT_REF = defineScript(RATE_LIMIT_SCRIPT);

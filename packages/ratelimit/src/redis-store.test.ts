@@ -86,7 +86,7 @@ describe('redisStore: keys', () => {
 
   it('validates its options', () => {
     const redis = new FakeRedis();
-    expect(() => redisStore(redis, { prefix: 'a{b' })).toThrow(/option "prefix" must be a string without "\{" or "\}"/);
+    expect(() => redisStore(redis, { prefix: 'a{b' })).toThrow(/option "prefix" must be a non-empty string of at most 256 characters without "\{", "\}"/);
     expect(() => redisStore(redis, { prefix: '' })).toThrow(/"prefix"/);
     expect(() => redisStore(redis, { timeoutMs: 0 })).toThrow(/"timeoutMs"/);
     expect(() => redisStore(redis, { timeoutMs: 1.5 })).toThrow(/"timeoutMs"/);

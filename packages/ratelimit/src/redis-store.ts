@@ -1,25 +1,16 @@
-import {
-  InvalidOptionsError,
-  checkFunction,
-  checkInteger,
-  checkOneOf,
-  checkOptionKeys,
-  checkString,
-  defaultEventBus,
-  systemClock,
-  withoutStack,
-} from '@x/core';
+import { InvalidOptionsError, checkFunction, checkInteger, checkOneOf, checkString, defaultEventBus, readOptions, systemClock } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
+import { StoreCaller, StoreGuard, checkKeyPrefix, encodeKeyPart, storeGuardOptions } from '@x/core/store';
+import type { StoreHealth, StoreResult } from '@x/core/store';
 import { REFUND } from './algorithms.js';
-import { DeadlineQueue } from '@x/core/store';
-import type { Deadlined } from '@x/core/store';
 import { RateLimitStoreUnavailableError } from './errors.js';
-import { RATE_LIMIT_SCRIPT, RATE_LIMIT_SCRIPT_SHA, REPLY_PER_DECISION, SCRIPT_EPOCH_MS } from './redis-script.js';
+// The event types must be in this entry's program for the bus to accept them (declaration merging).
+import type {} from './events.js';
+import { StoreAnswers } from './local-answers.js';
+import { RATE_LIMIT_SCRIPT_REF, REPLY_PER_DECISION, SCRIPT_EPOCH_MS } from './redis-script.js';
 import { ALGORITHMS } from './rule.js';
 import type { RateLimitRule } from './rule.js';
 import type { RateLimitStore, StoreErrorMode, StoreRequest, StoreVerdict } from './store.js';
-import { StoreGuard } from './store-guard.js';
-import type { StoreHealth } from './store-guard.js';
 
 const OWNER = 'redisStore';
 const REDIS_STORE_OPTION_KEYS = [
@@ -49,6 +40,10 @@ export interface RedisClientLike {
   evalsha(sha1: string, numkeys: number, ...args: string[]): Promise<unknown>;
   eval(script: string, numkeys: number, ...args: string[]): Promise<unknown>;
   del(...keys: string[]): Promise<number>;
+  /** ioredis' `once('ready')`: a process's first calls wait for the connection being made. */
+  once?(event: 'ready', listener: () => void): unknown;
+  /** Starts a lazily connecting client (ioredis `lazyConnect`). */
+  connect?(): unknown;
 }
 
 /** Options of {@link redisStore}. */
@@ -102,71 +97,26 @@ export interface RedisRateLimitStore extends RateLimitStore {
   readonly health: StoreHealth;
 }
 
-const ESCAPES: Record<string, string> = { '%': '%25', '{': '%7B', '}': '%7D', ':': '%3A' };
-const SPECIAL = /[%{}:]/;
-const SPECIAL_ALL = /[%{}:]/g;
-const escapeOne = (c: string): string => ESCAPES[c] as string;
-
 /**
- * Percent-encodes the characters that structure a key (`%`, `{`, `}`, `:`), so no user key can
- * end the hash tag early, reach another limiter's keys or collide with another key.
+ * Encodes one part of a key losslessly (`%`, `{`, `}`, `:` and lone UTF-16 surrogates escaped), so
+ * no user key can end the hash tag early, reach another limiter's keys or collide with another
+ * key. The same encoding every `@x` Redis entry uses (`@x/core/store`).
  *
  * @example
  * ```ts
  * encodeKeyPart('a:b}'); // 'a%3Ab%7D'
  * ```
  */
-export function encodeKeyPart(part: string): string {
-  return SPECIAL.test(part) ? part.replace(SPECIAL_ALL, escapeOne) : part;
-}
+export { encodeKeyPart };
 
 const SUFFIX = ['g', 't', 's', 'f'] as const;
 
 /** Decisions sent together: one EVALSHA, each decision on its own key. */
 class Batch {
-  readonly calls: PendingCall[] = [];
+  readonly requests: StoreRequest[] = [];
+  readonly resolves: ((verdict: StoreVerdict) => void)[] = [];
   readonly keys: string[] = [];
   readonly args: string[] = [];
-  /** Whether a failure of this batch was already counted by the guard. */
-  failed = false;
-  retried = false;
-
-  constructor(readonly generation: number) {}
-}
-
-/** One decision in flight. */
-class PendingCall implements Deadlined {
-  settled = false;
-  declare resolve: (verdict: StoreVerdict) => void;
-
-  constructor(
-    readonly store: RedisStore,
-    readonly request: StoreRequest,
-    readonly batch: Batch,
-    readonly deadline: number,
-  ) {}
-
-  expire(): void {
-    this.settled = true;
-    this.store.timedOut(this);
-  }
-}
-
-/** One `reset` in flight. */
-class PendingReset implements Deadlined {
-  settled = false;
-  declare resolve: () => void;
-  declare reject: (error: unknown) => void;
-
-  constructor(
-    readonly deadline: number,
-    readonly timeoutMs: number,
-  ) {}
-
-  expire(): void {
-    this.settled = true;
-    this.reject(new RateLimitStoreUnavailableError(`redis reset timed out after ${this.timeoutMs} ms`, true));
-  }
 }
 
 type Defer = (callback: () => void) => void;
@@ -174,28 +124,31 @@ type Defer = (callback: () => void) => void;
 const defer: Defer =
   (globalThis as { process?: { nextTick?: Defer } }).process?.nextTick ?? ((callback) => queueMicrotask(callback));
 
+/** A reply of the script has its shape; anything else is a failed call (see `StoreCallOptions.accept`). */
+const SCRIPT_CALL = {
+  accept: (reply: unknown): boolean => Array.isArray(reply) && reply.length % REPLY_PER_DECISION === 1 && reply.length > 1,
+};
+
 /** Most decisions per script call: bounds how long one call holds Redis (about 1 µs each). */
 const MAX_BATCH = 128;
 
 class RedisStore implements RedisRateLimitStore {
   readonly name: string;
-  readonly #redis: RedisClientLike;
   readonly #prefix: string;
-  readonly #timeoutMs: number;
   readonly #clientTime: boolean;
   readonly #maxBatch: number;
   readonly #clock: Clock;
   readonly #guard: StoreGuard;
-  readonly #deadlines: DeadlineQueue;
+  readonly #answers: StoreAnswers;
+  readonly #caller: StoreCaller<RedisClientLike>;
   readonly #scopes = new Map<string, string>();
   readonly #ruleArgs = new WeakMap<RateLimitRule, readonly string[]>();
-  #everReady = false;
   #open: Batch | undefined = undefined;
   readonly #flushOpen = (): void => {
     const batch = this.#open;
     if (batch === undefined) return;
     this.#open = undefined;
-    this.#send(batch, false);
+    this.#send(batch);
   };
 
   constructor(redis: RedisClientLike, options: RedisStoreOptions) {
@@ -204,16 +157,12 @@ class RedisStore implements RedisRateLimitStore {
     }
     checkFunction(OWNER, 'redis.evalsha', (redis as Partial<RedisClientLike>).evalsha);
     checkFunction(OWNER, 'redis.eval', (redis as Partial<RedisClientLike>).eval);
-    this.#redis = redis;
-    const prefix = checkString(OWNER, 'prefix', options.prefix ?? 'rl');
-    if (/[{}]/.test(prefix)) throw new InvalidOptionsError(OWNER, 'prefix', prefix, 'a string without "{" or "}" (the store adds the hash tag)');
-    this.#prefix = prefix;
+    this.#prefix = checkKeyPrefix(OWNER, 'prefix', options.prefix ?? 'rl');
     this.name = checkString(OWNER, 'name', options.name ?? 'redis');
     const mode = checkOneOf(OWNER, 'onStoreError', options.onStoreError ?? 'local', ['open', 'closed', 'local'] as const);
-    this.#timeoutMs = checkInteger(OWNER, 'timeoutMs', options.timeoutMs ?? 50, { min: 1, max: 60_000 });
+    const timeoutMs = checkInteger(OWNER, 'timeoutMs', options.timeoutMs ?? 50, { min: 1, max: 60_000 });
     const instances = checkInteger(OWNER, 'instances', options.instances ?? 1, { min: 1, max: 1_000_000 });
-    const failureThreshold = checkInteger(OWNER, 'failureThreshold', options.failureThreshold ?? 3, { min: 1, max: 1_000_000 });
-    const cooldownMs = checkInteger(OWNER, 'cooldownMs', options.cooldownMs ?? 1_000, { min: 1, max: 3_600_000 });
+    const { failureThreshold, cooldownMs } = storeGuardOptions(OWNER, options);
     this.#clientTime = checkOneOf(OWNER, 'time', options.time ?? 'server', ['server', 'client'] as const) === 'client';
     const maxLocalKeys = checkInteger(OWNER, 'maxLocalKeys', options.maxLocalKeys ?? 100_000, { min: 1, max: 1e9 });
     const batch = options.batch ?? redis.isCluster !== true;
@@ -224,8 +173,15 @@ class RedisStore implements RedisRateLimitStore {
     this.#clock = clock;
     const events = options.events ?? defaultEventBus();
     checkFunction(OWNER, 'events.emit', (events as Partial<EventBus>).emit);
-    this.#guard = new StoreGuard({ name: this.name, mode, failureThreshold, cooldownMs, instances, maxLocalKeys, clock, events });
-    this.#deadlines = new DeadlineQueue(clock);
+    this.#guard = new StoreGuard({ source: 'ratelimit', name: this.name, mode, failureThreshold, cooldownMs, clock, events });
+    this.#answers = new StoreAnswers({ mode, instances, maxLocalKeys, clock, guard: this.#guard });
+    this.#caller = new StoreCaller(redis, {
+      owner: OWNER,
+      timeoutMs,
+      clock,
+      guard: this.#guard,
+      unavailable: (message, timedOut) => new RateLimitStoreUnavailableError(message, timedOut),
+    });
   }
 
   get health(): StoreHealth {
@@ -253,35 +209,21 @@ class RedisStore implements RedisRateLimitStore {
   }
 
   apply(request: StoreRequest): Promise<StoreVerdict> {
-    const guard = this.#guard;
-    const generation = guard.admit();
-    if (generation < 0) return Promise.resolve(guard.answer(request));
-    const status = this.#redis.status;
-    if (status !== 'ready') {
-      // Before the first connection, let ioredis connect (the deadline bounds the wait). Once it
-      // has been ready, a connection that is not is down: sending would only queue the command.
-      if (this.#everReady || (status !== 'wait' && status !== 'connecting' && status !== 'connect')) {
-        guard.failed(generation, withoutStack(() => new RateLimitStoreUnavailableError(`redis connection is "${status}"`, false)), false);
-        return Promise.resolve(guard.answer(request));
-      }
-    } else if (!this.#everReady) {
-      this.#everReady = true;
-    }
+    // While Redis is skipped, answer at once (no batch, no tick).
+    if (this.#guard.skipping) return Promise.resolve(this.#answers.answer(request));
     let batch = this.#open;
-    if (batch === undefined || batch.generation !== generation) {
-      if (batch !== undefined) this.#flushOpen();
-      batch = this.#open = new Batch(generation);
+    if (batch === undefined) {
+      batch = this.#open = new Batch();
       if (this.#maxBatch > 1) defer(this.#flushOpen);
     }
-    const call = new PendingCall(this, request, batch, this.#clock.now() + this.#timeoutMs);
     const promise = new Promise<StoreVerdict>((resolve) => {
-      call.resolve = resolve;
+      (batch as Batch).resolves.push(resolve);
     });
     const ruleArgs = this.#argsOf(request.rule);
     const op = request.op;
     const wait = request.maxWaitMs;
     const reservation = request.reservation;
-    batch.calls.push(call);
+    batch.requests.push(request);
     batch.keys.push(this.#keyOf(request.scope, request.key, ALGORITHMS.indexOf(request.rule.algorithm)));
     batch.args.push(
       ruleArgs[0] as string,
@@ -293,42 +235,31 @@ class RedisStore implements RedisRateLimitStore {
       op === REFUND ? (reservation === undefined ? '' : String(reservation)) : wait === 0 ? '0' : wait === Infinity ? '1e300' : String(wait),
       String(op),
     );
-    if (batch.calls.length >= this.#maxBatch) this.#flushOpen();
-    this.#deadlines.add(call);
+    if (batch.requests.length >= this.#maxBatch) this.#flushOpen();
     return promise;
   }
 
-  #send(batch: Batch, full: boolean): void {
-    const now = this.#clientTime ? String(this.#clock.now() - SCRIPT_EPOCH_MS) : '';
-    const redis = this.#redis;
-    const n = batch.calls.length;
-    const argv = batch.keys.concat(batch.args);
-    argv.push(now);
-    const sent = full ? redis.eval(RATE_LIMIT_SCRIPT, n, ...argv) : redis.evalsha(RATE_LIMIT_SCRIPT_SHA, n, ...argv);
-    sent.then(
-      (reply) => this.#onReply(batch, reply),
-      (error: unknown) => this.#onError(batch, error),
-    );
+  #send(batch: Batch): void {
+    batch.args.push(this.#clientTime ? String(this.#clock.now() - SCRIPT_EPOCH_MS) : '');
+    void this.#caller.script(RATE_LIMIT_SCRIPT_REF, batch.keys, batch.args, SCRIPT_CALL).then((result) => this.#settle(batch, result));
   }
 
-  #onReply(batch: Batch, reply: unknown): void {
-    const calls = batch.calls;
-    if (!Array.isArray(reply) || reply.length !== calls.length * REPLY_PER_DECISION + 1) {
-      this.#onError(batch, new Error(`unexpected reply from the rate limit script: ${JSON.stringify(reply)}`));
+  #settle(batch: Batch, result: StoreResult): void {
+    const { requests, resolves } = batch;
+    const reply = result.ok ? result.value : undefined;
+    if (!Array.isArray(reply) || reply.length !== requests.length * REPLY_PER_DECISION + 1) {
+      const answers = this.#answers;
+      for (let i = 0; i < requests.length; i++) (resolves[i] as (v: StoreVerdict) => void)(answers.answer(requests[i] as StoreRequest));
       return;
     }
-    // A reply after the batch's deadline already counted as a failure: it is not a success. Redis
-    // answering, but slower than the deadline, must trip the breaker rather than have every call
-    // pay the timeout while late replies keep resetting the count.
-    if (!batch.failed) this.#guard.succeeded(batch.generation);
     const storeTimeMs = SCRIPT_EPOCH_MS + (reply[reply.length - 1] as number) / 1000;
-    for (let i = 0, j = 0; i < calls.length; i++, j += REPLY_PER_DECISION) {
-      const call = calls[i] as PendingCall;
-      if (call.settled) continue;
-      call.settled = true;
+    const answers = this.#answers;
+    for (let i = 0, j = 0; i < requests.length; i++, j += REPLY_PER_DECISION) {
+      const allowed = reply[j] === 1;
       const reservation = reply[j + 5];
-      call.resolve({
-        allowed: reply[j] === 1,
+      if (allowed) answers.mirror(requests[i] as StoreRequest);
+      (resolves[i] as (v: StoreVerdict) => void)({
+        allowed,
         remaining: reply[j + 1] as number,
         retryAfterMs: (reply[j + 2] as number) / 1000,
         resetAfterMs: (reply[j + 3] as number) / 1000,
@@ -340,66 +271,12 @@ class RedisStore implements RedisRateLimitStore {
     }
   }
 
-  #onError(batch: Batch, error: unknown): void {
-    if (!batch.retried && isNoScript(error)) {
-      // The script cache was flushed (restart, failover, SCRIPT FLUSH): send the script itself.
-      batch.retried = true;
-      this.#send(batch, true);
-      return;
-    }
-    this.#fail(batch, error, false);
-    const guard = this.#guard;
-    for (const call of batch.calls) {
-      if (call.settled) continue;
-      call.settled = true;
-      call.resolve(guard.answer(call.request));
-    }
-  }
-
-  /** Counts a batch's failure once, however many of its calls fail. */
-  #fail(batch: Batch, error: unknown, timedOut: boolean): void {
-    if (batch.failed) return;
-    batch.failed = true;
-    this.#guard.failed(batch.generation, error, timedOut);
-  }
-
-  /** Called by a call's deadline. */
-  timedOut(call: PendingCall): void {
-    if (!call.batch.failed) {
-      const error = withoutStack(() => new RateLimitStoreUnavailableError(`redis did not answer within ${this.#timeoutMs} ms`, true));
-      this.#fail(call.batch, error, true);
-    }
-    call.resolve(this.#guard.answer(call.request));
-  }
-
-  reset(scope: string, key: string): Promise<void> {
-    this.#guard.forget(scope, key);
+  async reset(scope: string, key: string): Promise<void> {
+    this.#answers.forget(scope, key);
     const keys = SUFFIX.map((_, algorithm) => this.#keyOf(scope, key, algorithm));
-    const pending = new PendingReset(this.#clock.now() + this.#timeoutMs, this.#timeoutMs);
-    const promise = new Promise<void>((resolve, reject) => {
-      pending.resolve = resolve;
-      pending.reject = reject;
-    });
-    this.#redis.del(...keys).then(
-      () => {
-        if (pending.settled) return;
-        pending.settled = true;
-        pending.resolve();
-      },
-      (error: unknown) => {
-        if (pending.settled) return;
-        pending.settled = true;
-        pending.reject(error);
-      },
-    );
-    this.#deadlines.add(pending);
-    return promise;
+    const result = await this.#caller.command((redis) => redis.del(...keys));
+    if (!result.ok) throw result.error;
   }
-}
-
-function isNoScript(error: unknown): boolean {
-  const message = (error as { message?: unknown } | null)?.message;
-  return typeof message === 'string' && message.startsWith('NOSCRIPT');
 }
 
 /**
@@ -421,7 +298,6 @@ function isNoScript(error: unknown): boolean {
  * const decision = await limiter.limit(apiKey);
  * ```
  */
-export function redisStore(redis: RedisClientLike, options: RedisStoreOptions = {}): RedisRateLimitStore {
-  checkOptionKeys(OWNER, options, REDIS_STORE_OPTION_KEYS);
-  return new RedisStore(redis, options);
+export function redisStore(redis: RedisClientLike, options?: RedisStoreOptions): RedisRateLimitStore {
+  return new RedisStore(redis, readOptions(OWNER, options, REDIS_STORE_OPTION_KEYS));
 }

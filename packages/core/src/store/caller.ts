@@ -56,6 +56,11 @@ export interface StoreCallerSettings {
 export interface StoreCallOptions {
   /** This call's deadline in ms, instead of the caller's `timeoutMs` (integer in [1, 3 600 000]). */
   readonly timeoutMs?: number | undefined;
+  /**
+   * Checks the reply's shape: a reply it refuses is a failed call (counted by the guard), with an
+   * error that quotes it. For scripts whose replies the package parses.
+   */
+  readonly accept?: ((reply: unknown) => boolean) | undefined;
 }
 
 type Send<C> = (client: C) => unknown;
@@ -75,6 +80,7 @@ class Call<C extends StoreClient> implements Deadlined {
     readonly argv: readonly (string | number)[] | undefined,
     readonly numkeys: number,
     readonly send: Send<C> | undefined,
+    readonly accept: ((reply: unknown) => boolean) | undefined,
   ) {}
 
   expire(): void {
@@ -174,7 +180,7 @@ export class StoreCaller<C extends StoreClient = StoreClient> {
     const guard = this.#guard;
     const ticket = guard === undefined ? 0 : guard.admit();
     if (ticket < 0) return Promise.resolve(this.#skippedResult());
-    const call = new Call<C>(this, ticket, this.#clock.now() + timeoutMs, timeoutMs, script, argv, numkeys, send);
+    const call = new Call<C>(this, ticket, this.#clock.now() + timeoutMs, timeoutMs, script, argv, numkeys, send, options?.accept);
     const promise = new Promise<StoreResult>((resolve) => {
       call.resolve = resolve;
     });
@@ -195,8 +201,10 @@ export class StoreCaller<C extends StoreClient = StoreClient> {
     if (status === 'ready' || status === undefined) {
       if (status === 'ready') this.#everReady = true;
       this.#send(call);
-    } else if (!this.#everReady && typeof status === 'string' && WAIT_FOR_READY.has(status) && typeof this.#client.once === 'function') {
-      this.#waitForReady(call, status);
+    } else if (!this.#everReady && typeof status === 'string' && WAIT_FOR_READY.has(status)) {
+      // A client we cannot wait on (no `once`) gets the command: it queues or fails it itself.
+      if (typeof this.#client.once === 'function') this.#waitForReady(call, status);
+      else this.#send(call);
     } else {
       this.#fail(call, withoutStack(() => this.#unavailable(`${this.#owner}: the redis connection is "${String(status)}"`, false)), false);
     }
@@ -259,6 +267,11 @@ export class StoreCaller<C extends StoreClient = StoreClient> {
 
   #answered(call: Call<C>, value: unknown): void {
     if (call.settled) return;
+    const accept = call.accept;
+    if (accept !== undefined && !accept(value)) {
+      this.#fail(call, new Error(`${this.#owner}: unexpected reply from redis: ${describeReply(value)}`), false);
+      return;
+    }
     call.settled = true;
     this.#guard?.succeeded(call.ticket);
     call.resolve({ ok: true, value });
@@ -296,6 +309,15 @@ export class StoreCaller<C extends StoreClient = StoreClient> {
       skipped: true,
     });
     return this.#skipped;
+  }
+}
+
+function describeReply(value: unknown): string {
+  try {
+    const text = JSON.stringify(value);
+    return text === undefined ? String(value) : text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  } catch {
+    return describeValue(value);
   }
 }
 

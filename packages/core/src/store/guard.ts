@@ -93,6 +93,12 @@ export class StoreGuard {
     return this.#failures;
   }
 
+  /** True while calls are skipped (degraded before the cooldown ends, or a probe in flight). */
+  get skipping(): boolean {
+    const state = this.#state;
+    return state === PROBING || (state === OPEN && this.#s.clock.now() < this.#reopenAt);
+  }
+
   /** A ticket for one store call, or -1 when the store must be skipped now. */
   admit(): number {
     const state = this.#state;

@@ -53,7 +53,7 @@ describe('encodeKeyPart', () => {
 describe('checkKeyPrefix', () => {
   it('accepts a plain prefix and rejects braces, lone surrogates and non-strings with INVALID_OPTIONS', () => {
     expect(checkKeyPrefix('redisLockStore', 'prefix', 'app:locks')).toBe('app:locks');
-    for (const bad of ['a{b', 'a}', 'x\uD800', 42, null, 'x'.repeat(257)]) {
+    for (const bad of ['a{b', 'a}', 'x\uD800', 42, null, '', 'x'.repeat(257)]) {
       let error: unknown;
       try {
         checkKeyPrefix('redisLockStore', 'prefix', bad);

@@ -62,8 +62,8 @@ export function encodeKeyPart(part: string): string {
  * ```
  */
 export function checkKeyPrefix(owner: string, option: string, prefix: unknown): string {
-  if (typeof prefix !== 'string' || /[{}]/.test(prefix) || prefix.length > 256 || hasLoneSurrogate(prefix)) {
-    throw new InvalidOptionsError(owner, option, prefix, 'a string of at most 256 characters without "{", "}" or lone surrogates (the store adds the hash tag)');
+  if (typeof prefix !== 'string' || prefix.length === 0 || /[{}]/.test(prefix) || prefix.length > 256 || hasLoneSurrogate(prefix)) {
+    throw new InvalidOptionsError(owner, option, prefix, 'a non-empty string of at most 256 characters without "{", "}" or lone surrogates (the store adds the hash tag)');
   }
   return prefix;
 }
