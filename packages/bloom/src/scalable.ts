@@ -140,11 +140,15 @@ export class ScalableFilter implements ScalableBloomFilter {
     if (typeof key !== 'string') throw badKey('ScalableBloomFilter.add', key);
     hashKey(key);
     const stages = this.#stages;
-    for (let i = 0; i < stages.length; i++) if (stages[i]!.probeHashed(key)) return true;
-    let last = this.#last;
-    if (last.items >= last.expectedItems) last = this.addStage(true);
-    // A new stage's sizing hashed nothing, so the key's hashes are still the current ones.
-    return last.insertHashed(key);
+    const earlier = stages.length - 1;
+    for (let i = 0; i < earlier; i++) if (stages[i]!.probeHashed(key)) return true;
+    const last = this.#last;
+    // The last stage is checked and written in one pass: inserting a key whose bits are all set
+    // changes nothing and says "possibly present".
+    if (last.items < last.expectedItems) return last.insertHashed(key);
+    if (last.probeHashed(key)) return true;
+    // A new stage's sizing hashes nothing, so the key's hashes are still the current ones.
+    return this.addStage(true).insertHashed(key);
   }
 
   addMany(keys: Iterable<string>): boolean[] {
