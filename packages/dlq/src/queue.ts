@@ -633,7 +633,7 @@ class Queue<T> implements DeadLetterQueue<T> {
   stop(): Promise<void> {
     this.#running = false;
     this.#clearTimer();
-    return this.#whenIdle();
+    return this.#settleRunning();
   }
 
   async close(options?: CloseOptions): Promise<void> {
@@ -644,14 +644,14 @@ class Queue<T> implements DeadLetterQueue<T> {
     if (drain && this.#process !== undefined) {
       this.#running = false;
       this.#clearTimer();
-      await this.#whenIdle();
+      await this.#settleRunning();
       this.#abort ??= new AbortController();
       await this.#drain();
     } else {
       this.#running = false;
       this.#clearTimer();
       this.#abort?.abort(new DeadLetterQueueClosedError(this.name));
-      await this.#whenIdle();
+      await this.#settleRunning();
     }
     this.#closed = true;
     if (this.#buffer.length > 0) await this.#flush();
@@ -668,6 +668,20 @@ class Queue<T> implements DeadLetterQueue<T> {
       if (claimed === 0 && this.#active === 0) return;
       if (claimed === 0 || this.#active >= this.#concurrency) await this.#whenSlotFree();
     }
+  }
+
+  /**
+   * Waits for the running items, at most `visibilityMs` (after that their leases are gone and the
+   * items are delivered again anyway): a processor that ignores its signal cannot hang `close`.
+   */
+  async #settleRunning(): Promise<void> {
+    if (this.#active === 0) return;
+    let timer: TimerHandle | undefined;
+    const limit = new Promise<void>((resolve) => {
+      timer = unrefTimer(this.#clock.setTimeout(resolve, this.#visibilityMs));
+    });
+    await Promise.race([this.#whenIdle(), limit]);
+    this.#clock.clearTimeout(timer);
   }
 
   async #whenIdle(): Promise<void> {
@@ -751,7 +765,9 @@ class Queue<T> implements DeadLetterQueue<T> {
       // Nothing more is due now: sleep until the next due item, and poll a shared store at least every pollIntervalMs.
       const poll = this.#shared ? now + this.#pollIntervalMs : Infinity;
       const next = result.nextDueAt === undefined ? poll : Math.min(result.nextDueAt, poll);
-      if (next !== Infinity) this.#wake(Math.max(next, now + 1));
+      // Nothing waits and nothing is in flight: no timer while idle.
+      if (next === Infinity) this.#clearTimer();
+      else this.#wake(Math.max(next, now + 1));
     }
     return result.entries.length;
   }
@@ -790,7 +806,8 @@ class Queue<T> implements DeadLetterQueue<T> {
       const now = this.#clock.now();
       if (!failed) {
         try {
-          await this.#store.complete(entry.id, entry.token);
+          // False: the lease ran out meanwhile and another delivery owns the item now.
+          if (!(await this.#store.complete(entry.id, entry.token))) return;
         } catch {
           // The lease runs out and the item is delivered again: at least once, never lost.
           this.#storeFailed();
