@@ -647,6 +647,7 @@ describe('collectMetrics', () => {
     const caught = t.catch(() => undefined);
     await clock.advance(1);
     await caught;
+    bus.emit({ type: 'lock.store_error', source: 'lock', name: 'redis', time: 0 } as unknown as XEvent);
     const registered = registry.getMetricsAsArray().map((m) => (m as unknown as { name: string }).name.replace(/^x_/, ''));
     expect(new Set(registered)).toEqual(new Set(METRIC_SUFFIXES));
   });
@@ -688,6 +689,10 @@ describe('collectMetrics', () => {
       throw new Error('user listener');
     });
     await monitor.runOnce();
+    const lock = { stats: () => ({ held: 1, lost: { expired: 1 } }) }; // @x/lock's stats() shape
+    bus.track('lock', 'l', lock);
+    bus.emit({ type: 'lock.acquired', source: 'lock', name: 'l', time: 0, waitedMs: 3 } as unknown as XEvent);
+    bus.emit({ type: 'lock.store_error', source: 'lock', name: 'redis', time: 0 } as unknown as XEvent);
 
     const samples = await scrape(registry);
     const missing: string[] = [];

@@ -7,13 +7,14 @@ import type { MetricBuckets } from './families.js';
 import { breakerSource } from './sources/breaker.js';
 import { bulkheadSource } from './sources/bulkhead.js';
 import { healthSource } from './sources/health.js';
+import { lockSource } from './sources/lock.js';
 import { ratelimitSource } from './sources/ratelimit.js';
 import { retrySource } from './sources/retry.js';
 import { timeoutSource } from './sources/timeout.js';
 import type { AnyEvent, Source, SourceMetrics } from './sources/types.js';
 
 /** The packages the exporter knows. */
-const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource];
+const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource, lockSource];
 const BY_NAME = new Map(SOURCES.map((source) => [source.source, source]));
 
 /** Options of {@link collectMetrics}. */
@@ -241,4 +242,8 @@ export const METRIC_SUFFIXES: readonly string[] = [
   'health_check_duration_seconds',
   'health_check_total',
   'burn_rate_alerts_total',
+  'lock_held',
+  'lock_lost_total',
+  'lock_acquire_duration_seconds',
+  'lock_store_errors_total',
 ];
