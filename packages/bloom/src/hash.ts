@@ -12,13 +12,41 @@
 // `k` independently of the seed, so the two lanes share that work. ASCII keys are read four UTF-16
 // code units at a time without building any bytes; anything else goes through the byte walk.
 
-/** Version of the hash contract; stored with every serialized and Redis filter. */
+/**
+ * Version of the hash contract; stored with every serialized and Redis filter.
+ *
+ * @example
+ * ```ts
+ * if (json.hashVersion !== HASH_VERSION) rebuildFromSource();
+ * ```
+ */
 export const HASH_VERSION = 1;
-/** Seed of h1 (the start index). */
+/**
+ * Seed of h1 (the start index).
+ *
+ * @example
+ * ```ts
+ * murmur3(new TextEncoder().encode('user:42'), SEED_H1);
+ * ```
+ */
 export const SEED_H1 = 0x00000000;
-/** Seed of h2 (the step, forced odd). */
+/**
+ * Seed of h2 (the step, forced odd).
+ *
+ * @example
+ * ```ts
+ * murmur3(new TextEncoder().encode('user:42'), SEED_H2);
+ * ```
+ */
 export const SEED_H2 = 0x9e3779b9;
-/** Seed of the shard hash (only when a filter has more than one shard). */
+/**
+ * Seed of the shard hash (only when a filter has more than one shard).
+ *
+ * @example
+ * ```ts
+ * murmur3(new TextEncoder().encode('user:42'), SEED_SHARD);
+ * ```
+ */
 export const SEED_SHARD = 0x85ebca6b;
 
 const C1 = 0xcc9e2d51;
@@ -185,6 +213,11 @@ export function shardOf(key: string, shards: number): number {
 /**
  * MurmurHash3_x86_32 of `bytes` with `seed`, unsigned. The reference the contract names, exported
  * so tests and other implementations can check vectors against it.
+ *
+ * @example
+ * ```ts
+ * murmur3(new TextEncoder().encode('hello'), 0); // 0x248bfa47
+ * ```
  */
 export function murmur3(bytes: Uint8Array, seed: number): number {
   let h = seed | 0;

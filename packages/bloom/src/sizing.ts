@@ -1,6 +1,13 @@
 import { InvalidOptionsError, checkInteger, checkNumber } from '@x/core';
 
-/** Bits per shard can never exceed this: one Redis string holds at most 2³² bits (512 MiB). */
+/**
+ * Bits per shard can never exceed this: one Redis string holds at most 2³² bits (512 MiB).
+ *
+ * @example
+ * ```ts
+ * createBloomFilter({ expectedItems: 1e9, falsePositiveRate: 0.01 }).stats().shards; // 3 (m > MAX_SHARD_BITS)
+ * ```
+ */
 export const MAX_SHARD_BITS = 2 ** 32;
 /** Every shard's bit count is a multiple of this (whole 64-bit words, whole bytes on Redis). */
 export const BIT_ALIGN = 64;
