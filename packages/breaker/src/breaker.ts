@@ -1,4 +1,5 @@
-import { abortSignalOf, coarseNow, isAbortError, isAbortedByCaller, isContextAborted, MAX_TIMER_MS, toContext, toPromise, trackInstance, watchAbort, unwatchAbort } from '@x/core';
+import { abortSignalOf, callError, FailureResultError, invoke, isAbortError, isAbortedByCaller, isContextAborted, MAX_TIMER_MS, toContext, toOutcome, toPromise, trackInstance, watchAbort, unwatchAbort } from '@x/core';
+import { InvalidOptionsError } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, PolicyFn, TimerHandle, XEvent } from '@x/core';
 import { BreakerProbeTimeoutError, openRejection, tooManyRejection } from './errors.js';
 import type { BreakerOpenError, BreakerTooManyCallsError } from './errors.js';
@@ -9,6 +10,7 @@ import type {
   Breaker,
   BreakerCounts,
   BreakerIsolation,
+  BreakerOpenInfo,
   BreakerPermit,
   BreakerSnapshot,
   BreakerState,
@@ -34,6 +36,15 @@ const FAIL_TIMED_OUT = 3;
 type Kind = typeof OK | typeof FAIL | typeof IGNORE | typeof FAIL_TIMED_OUT;
 
 type Rejection = BreakerOpenError | BreakerTooManyCallsError;
+
+// Manual modes layered on a closed circuit (see `#mode`).
+const NORMAL = 0;
+const DISABLED = 1;
+const METRICS_ONLY = 2;
+type Mode = typeof NORMAL | typeof DISABLED | typeof METRICS_ONLY;
+
+/** The permit of a disabled breaker: nothing is recorded. */
+const NO_OP_PERMIT: BreakerPermit = { success() {}, failure() {}, ignore() {} };
 
 const PROMISE_THEN = Promise.prototype.then;
 
@@ -164,6 +175,10 @@ class BreakerImpl implements Breaker {
 
   // State. `#gen` changes on every transition; outcomes from another generation change nothing.
   #base: Base = CLOSED;
+  /** `disable()` / `metricsOnly()`: overlays on a closed circuit, ended by any other manual control. */
+  #mode: Mode = NORMAL;
+  /** The failure that opened the circuit, the `cause` of its rejections (see `#open`). */
+  #openCause: unknown = undefined;
   #isolated = false;
   #forced = false;
   #handles = 0;
@@ -279,12 +294,22 @@ class BreakerImpl implements Breaker {
         promise.then(this.#onValue, this.#onError);
       } catch (error) {
         this.#running--;
+        // Not a function: the caller's bug, not the dependency's failure (checked only here, off the hot path).
+        if (typeof fn !== 'function') return this.#badCall('breaker.execute', fn, undefined, false) as Promise<T>;
         this.#settleError(error, undefined, this.#gen, -1, undefined);
         return Promise.reject(error);
       }
       return promise;
     }
     return this.#executeSlow(fn, options);
+  }
+
+  /** A call with a wrong argument: refused before anything is counted (the request counted on the hot path is taken back). */
+  #badCall(owner: string, fn: unknown, options: ExecuteOptions | undefined, outcome: boolean, fromHotPath = true): Promise<unknown> | undefined {
+    const bad = callError(owner, fn, options);
+    if (bad === undefined) return undefined;
+    if (fromHotPath) this.#requests--;
+    return outcome ? Promise.resolve({ ok: false, error: bad }) : Promise.reject(bad);
   }
 
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
@@ -299,11 +324,12 @@ class BreakerImpl implements Breaker {
         ) as Promise<Outcome<T>>;
       } catch (error) {
         this.#running--;
+        if (typeof fn !== 'function') return this.#badCall('breaker.executeOutcome', fn, undefined, true) as Promise<Outcome<T>>;
         this.#settleError(error, undefined, this.#gen, -1, undefined);
         return Promise.resolve({ ok: false, error });
       }
     }
-    if (!this.#closedFast && options === undefined) {
+    if (!this.#closedFast && options === undefined && typeof fn === 'function' && this.#mode === NORMAL) {
       // Without options the caller cannot have aborted: refuse without building a context.
       if (this.#isolated) {
         // Isolation ends only by a manual control: no clock is needed to refuse.
@@ -311,21 +337,26 @@ class BreakerImpl implements Breaker {
         this.#countRejection(rejection, -1);
         return Promise.resolve({ ok: false, error: rejection });
       }
-      // Still open by the turn's cached time: a reading up to one loop turn old only delays the
-      // half-open transition by that much. Anything else re-reads the clock exactly.
-      const now = coarseNow(this.#clock);
+      // The exact time: `retryAfterMs` is a duration, and a reading cached for the loop turn would
+      // overstate it by the cache's age (up to tens of ms under load).
+      const now = this.#clock.now();
       if (this.#base === OPEN && now < this.#openUntil) {
-        // The open-circuit rejection: no fresh clock read, two small objects, no throw.
-        const rejection = openRejection(this.name, 'open', 'open', this.#openUntil - now);
+        // The open-circuit rejection: two small objects, no throw.
+        const rejection = openRejection(this.name, 'open', 'open', this.#openUntil - now, this.#openCause);
         this.#countRejection(rejection, now);
         return Promise.resolve({ ok: false, error: rejection });
       }
-      return this.#executeOutcomeSlow(fn, options, this.#clock.now());
+      return this.#executeOutcomeSlow(fn, options, now);
     }
     return this.#executeOutcomeSlow(fn, options, -1);
   }
 
   #executeSlow<T>(fn: PolicyFn<T>, options: ExecuteOptions | undefined): Promise<T> {
+    if (typeof fn !== 'function' || options !== undefined) {
+      const bad = this.#badCall('breaker.execute', fn, options, false, false);
+      if (bad !== undefined) return bad as Promise<T>;
+    }
+    if (this.#mode === DISABLED) return invoke(fn, toContext(options));
     if (options === undefined && this.#armFast()) return this.execute(fn);
     if (this.#closedFast) {
       const ctx = toContext(options);
@@ -350,6 +381,11 @@ class BreakerImpl implements Breaker {
 
   /** `now` is -1 when the clock has not been read yet (closed state). */
   #executeOutcomeSlow<T>(fn: PolicyFn<T>, options: ExecuteOptions | undefined, now: number): Promise<Outcome<T>> {
+    if (typeof fn !== 'function' || options !== undefined) {
+      const bad = this.#badCall('breaker.executeOutcome', fn, options, true, false);
+      if (bad !== undefined) return bad as Promise<Outcome<T>>;
+    }
+    if (this.#mode === DISABLED) return toOutcome(invoke(fn, toContext(options)));
     if (options === undefined && this.#armFast()) return this.executeOutcome(fn);
     if (this.#closedFast) {
       const ctx = toContext(options);
@@ -416,10 +452,10 @@ class BreakerImpl implements Breaker {
       promise = toPromise(fn(ctx));
       // A side branch, as on the hot path: the caller gets `fn`'s promise.
       promise.then(
-        () => {
+        (value) => {
           this.#running--;
           try {
-            this.#settleValue(gen, start, permit);
+            this.#settleValue(gen, start, permit, value);
           } catch (internal) {
             reportSettleError(internal);
           }
@@ -447,7 +483,7 @@ class BreakerImpl implements Breaker {
       return toPromise(fn(ctx)).then(
         (value): Outcome<T> => {
           this.#running--;
-          this.#settleValue(gen, start, permit);
+          this.#settleValue(gen, start, permit, value);
           return { ok: true, value };
         },
         (error: unknown): Outcome<T> => {
@@ -463,7 +499,22 @@ class BreakerImpl implements Breaker {
     }
   }
 
-  #settleValue(gen: number, start: number, permit: Permit | undefined): void {
+  #settleValue(gen: number, start: number, permit: Permit | undefined, value: unknown): void {
+    const judge = this.#config.isFailureResult;
+    if (judge !== undefined) {
+      let error: unknown;
+      try {
+        if (judge(value)) error = new FailureResultError(this.name, value);
+      } catch (thrown) {
+        error = thrown; // a broken judge must not hide a failing dependency
+      }
+      if (error !== undefined) {
+        // A failed result is a failure whatever `isFailure` says of errors.
+        if (permit === undefined) this.#apply(FAIL, gen, start, -1, false, error, undefined);
+        else this.#settlePermit(permit, FAIL, error, undefined);
+        return;
+      }
+    }
     if (permit === undefined) this.#closedSuccess(gen, start);
     else this.#settlePermit(permit, OK, undefined, undefined);
   }
@@ -477,6 +528,8 @@ class BreakerImpl implements Breaker {
   #armFast(): boolean {
     const version = this.#events.version;
     if (!this.#closedFast || version === undefined || version === this.#fastVersion || this.#needsStart()) return false;
+    // Returned values must be judged: the hot path's shared handlers do not look at them.
+    if (this.#config.isFailureResult !== undefined) return false;
     this.#makeHandlers();
     this.#fastVersion = version;
     return true;
@@ -558,11 +611,12 @@ class BreakerImpl implements Breaker {
   #rejection(now: number): Rejection | null {
     this.#refresh(now);
     if (this.#isolated) return openRejection(this.name, 'isolated', 'open', Infinity);
+    if (this.#mode === DISABLED) return null;
     const base = this.#base;
     // Not negative when a listener asks while a lazy transition is held back (`#inUserCode`).
-    if (base === OPEN) return openRejection(this.name, 'open', 'open', Math.max(0, this.#openUntil - now));
+    if (base === OPEN) return openRejection(this.name, 'open', 'open', Math.max(0, this.#openUntil - now), this.#openCause);
     if (base === HALF_OPEN && this.#activeProbes >= this.#config.halfOpenMax) {
-      return openRejection(this.name, 'half_open', 'half_open_full', this.#halfOpenRetryAfter(now));
+      return openRejection(this.name, 'half_open', 'half_open_full', this.#halfOpenRetryAfter(now), this.#openCause);
     }
     if (this.#running >= this.#maxConcurrent) return tooManyRejection(this.name, this.#maxConcurrent);
     return null;
@@ -641,6 +695,7 @@ class BreakerImpl implements Breaker {
       this.#running++;
       return new Permit(this.#permitOwner, this.#gen, this.#startTime(), false, Infinity, true);
     }
+    if (this.#mode === DISABLED) return NO_OP_PERMIT;
     const now = this.#clock.now();
     const rejection = this.#rejection(now);
     if (rejection !== null) {
@@ -770,6 +825,7 @@ class BreakerImpl implements Breaker {
 
   /** Closed state: opens the circuit if a configured rule fires. `bad`: the outcome was a failure or slow. */
   #checkTrip(now: number, bad: boolean): void {
+    if (this.#mode === METRICS_ONLY) return;
     const config = this.#config;
     let reason: BreakerTransitionReason | undefined;
     if (this.#consecutiveFailures >= config.failureThreshold) reason = 'consecutive_failures';
@@ -860,22 +916,25 @@ class BreakerImpl implements Breaker {
   }
 
   #open(reason: BreakerTransitionReason, at: number): void {
+    // Slow calls may have succeeded: only a failure-driven open has a failure to give as `cause`.
+    this.#openCause = reason === 'slow_call_rate' || reason === 'half_open_slow_call' ? undefined : this.#lastError;
     // `openMs` is user code running mid-transition: a state read from it must not apply another.
     const outer = this.#inUserCode;
     this.#inUserCode = true;
-    const ms = this.#openDuration(++this.#consecutiveOpens);
+    const ms = this.#openDuration(++this.#consecutiveOpens, reason);
     this.#inUserCode = outer;
     this.#openUntil = at + ms;
     this.#lastOpenMs = ms;
     this.#enter(OPEN, reason, at);
   }
 
-  #openDuration(consecutiveOpens: number): number {
+  #openDuration(consecutiveOpens: number, reason: string): number {
     const openMs = this.#config.openMs;
     if (typeof openMs === 'number') return openMs;
     let ms: unknown;
     try {
-      ms = openMs(consecutiveOpens);
+      const info: BreakerOpenInfo = { ...this.#counts(), consecutiveOpens, reason };
+      ms = openMs(consecutiveOpens, info);
     } catch {
       return DEFAULT_OPEN_MS;
     }
@@ -885,6 +944,7 @@ class BreakerImpl implements Breaker {
   /** Moves to a stored state (ending any isolation), starting a new generation. */
   #enter(to: Base, reason: BreakerTransitionReason, at: number, from: BreakerState = this.#publicState()): void {
     this.#isolated = false;
+    this.#mode = NORMAL;
     this.#base = to;
     this.#newGeneration();
     this.#lastStateChangeAt = at;
@@ -918,7 +978,9 @@ class BreakerImpl implements Breaker {
   }
 
   #publicState(): BreakerState {
-    return this.#isolated ? 'isolated' : BASE_NAMES[this.#base];
+    if (this.#isolated) return 'isolated';
+    const mode = this.#mode;
+    return mode === NORMAL ? BASE_NAMES[this.#base] : mode === DISABLED ? 'disabled' : 'metrics_only';
   }
 
   #emitStateChange(from: BreakerState, to: BreakerState, reason: BreakerTransitionReason, at: number, openMs: number | undefined): void {
@@ -941,7 +1003,7 @@ class BreakerImpl implements Breaker {
   }
 
   get state(): BreakerState {
-    if (this.#closedFast) return 'closed';
+    if (this.#closedFast) return this.#mode === NORMAL ? 'closed' : 'metrics_only';
     if (this.#isolated) return 'isolated';
     this.#refresh(this.#clock.now());
     return this.#publicState();
@@ -972,6 +1034,7 @@ class BreakerImpl implements Breaker {
     this.#refresh(now);
     const from = this.#publicState();
     this.#isolated = true;
+    this.#mode = NORMAL;
     this.#closedFast = false;
     this.#newGeneration();
     this.#lastStateChangeAt = now;
@@ -982,6 +1045,66 @@ class BreakerImpl implements Breaker {
 
   forceClose(): void {
     this.#close('force_close');
+  }
+
+  open(ms?: number): void {
+    if (ms !== undefined && (typeof ms !== 'number' || !(ms >= 0) || ms === Infinity)) {
+      throw new InvalidOptionsError('breaker.open', 'ms', ms, 'a finite number >= 0 (use forceOpen() to stay open)');
+    }
+    this.#endManual();
+    const now = this.#clock.now();
+    this.#refresh(now);
+    const from = this.#publicState();
+    this.#openCause = undefined;
+    const duration = ms ?? this.#openDuration(this.#consecutiveOpens + 1, 'manual_open');
+    this.#openUntil = now + duration;
+    this.#lastOpenMs = duration;
+    this.#enter(OPEN, 'manual_open', now, from);
+  }
+
+  halfOpen(): void {
+    this.#endManual();
+    const now = this.#clock.now();
+    this.#refresh(now);
+    const from = this.#publicState();
+    if (from === 'half_open') return;
+    if (this.#lastOpenMs === 0) this.#lastOpenMs = this.#openDuration(Math.max(1, this.#consecutiveOpens), 'manual_half_open');
+    this.#enter(HALF_OPEN, 'manual_half_open', now, from);
+  }
+
+  disable(): void {
+    this.#enterMode(DISABLED, 'disable');
+  }
+
+  metricsOnly(): void {
+    this.#enterMode(METRICS_ONLY, 'metrics_only');
+  }
+
+  /** Manual controls end isolation: forced or by handles (whose later release then does nothing). */
+  #endManual(): void {
+    this.#forced = false;
+    this.#handles = 0;
+    this.#isolationEpoch++;
+  }
+
+  /** `disable()` / `metricsOnly()`: a closed circuit with fresh trip counts, then the overlay. */
+  #enterMode(mode: Mode, reason: 'disable' | 'metrics_only'): void {
+    if (this.#mode === mode && !this.#isolated) return;
+    this.#endManual();
+    const now = this.#clock.now();
+    this.#refresh(now);
+    const from = this.#publicState();
+    this.#isolated = false;
+    this.#base = CLOSED;
+    this.#newGeneration();
+    this.#lastStateChangeAt = now;
+    this.#clearProbes();
+    this.#clearTripCounts();
+    this.#mode = mode;
+    // Metrics-only records like a closed circuit (the hot path included); disabled takes the slow path, which passes calls straight through.
+    this.#closedFast = mode === METRICS_ONLY;
+    this.#emitStateChange(from, mode === DISABLED ? 'disabled' : 'metrics_only', reason, now, undefined);
+    this.#notifyReady();
   }
 
   reset(): void {
@@ -995,9 +1118,7 @@ class BreakerImpl implements Breaker {
   }
 
   #close(reason: 'force_close' | 'reset'): void {
-    this.#forced = false;
-    this.#handles = 0;
-    this.#isolationEpoch++;
+    this.#endManual();
     const now = this.#clock.now();
     this.#refresh(now);
     if (this.#publicState() === 'closed') {
@@ -1115,7 +1236,7 @@ class BreakerImpl implements Breaker {
       failureRate,
       successRate: decided === 0 ? 1 : (decided - failed) / decided,
       slowCallRate: w === undefined || w.calls === 0 ? 0 : w.slowCalls / w.calls,
-      isHealthy: state === 'closed',
+      isHealthy: state === 'closed' || state === 'metrics_only' || state === 'disabled',
       runningCalls: this.#running,
       halfOpenProbes: this.#activeProbes,
       timeUntilHalfOpenMs: state === 'isolated' ? Infinity : state === 'open' ? this.#openUntil - now : 0,
@@ -1131,6 +1252,7 @@ class BreakerImpl implements Breaker {
     const w = this.#window;
     w?.evict(now);
     // Isolation by handles belongs to this process: releasing them closes the circuit, so that is what persists.
+    // `disable()` and `metricsOnly()` are this process's operating choice: they persist as closed.
     const state: BreakerState = this.#forced ? 'isolated' : this.#isolated ? 'closed' : BASE_NAMES[this.#base];
     // ... and closes it with fresh counts, as releasing them here would.
     const fresh = this.#isolated && !this.#forced;
@@ -1164,7 +1286,7 @@ class BreakerImpl implements Breaker {
         this.#base = HALF_OPEN;
         this.#halfOpenSuccesses = Math.min(snapshot.halfOpenSuccesses, this.#config.successThreshold - 1);
         // The snapshot does not say how long the last open period was: take what this one would be.
-        this.#lastOpenMs = this.#openDuration(Math.max(1, snapshot.consecutiveOpens));
+        this.#lastOpenMs = this.#openDuration(Math.max(1, snapshot.consecutiveOpens), 'restored');
         break;
       case 'isolated':
         this.#forced = true;

@@ -37,8 +37,15 @@ export class BreakerOpenError extends XError<'BREAKER_OPEN'> {
   /** Milliseconds until a call may be admitted; see the class description. */
   readonly retryAfterMs: number;
 
-  constructor(breaker: string, state: BreakerRejectingState, reason: BreakerOpenReason, retryAfterMs: number) {
-    super('BREAKER_OPEN', openMessage(breaker, state, retryAfterMs));
+  /**
+   * The failure that opened the circuit (the last failure counted before it tripped, or the probe
+   * failure that reopened it), as the standard `cause`; undefined for a manual open or isolation
+   * and for a circuit opened by slow calls.
+   */
+  declare readonly cause: unknown;
+
+  constructor(breaker: string, state: BreakerRejectingState, reason: BreakerOpenReason, retryAfterMs: number, cause?: unknown) {
+    super('BREAKER_OPEN', openMessage(breaker, state, retryAfterMs), cause === undefined ? undefined : { cause });
     this.name = 'BreakerOpenError';
     this.breaker = breaker;
     this.state = state;
@@ -122,7 +129,7 @@ let tooManyPrototype: BreakerTooManyCallsError | undefined;
  *
  * @example
  * ```ts
- * return Promise.resolve({ ok: false, error: openRejection('db', 'open', 'open', 1_500) });
+ * return Promise.resolve({ ok: false, error: openRejection('db', 'open', 'open', 1_500, lastFailure) });
  * ```
  */
 export function openRejection(
@@ -130,6 +137,7 @@ export function openRejection(
   state: BreakerRejectingState,
   reason: BreakerOpenReason,
   retryAfterMs: number,
+  cause?: unknown,
 ): BreakerOpenError {
   openPrototype ??= stacklessPrototype(BreakerOpenError, 'BreakerOpenError', (e) => openMessage(e.breaker, e.state, e.retryAfterMs));
   const error = Object.create(openPrototype) as Writable<BreakerOpenError>;
@@ -138,6 +146,7 @@ export function openRejection(
   error.state = state;
   error.reason = reason;
   error.retryAfterMs = retryAfterMs;
+  if (cause !== undefined) error.cause = cause;
   return error;
 }
 

@@ -10,7 +10,9 @@ import type { BreakerState } from './types.js';
  * - `half_open_failure`, `half_open_slow_call`, `probe_timeout`: a probe failed, was slower than
  *   `slowCallMs`, or outlived its lease (half-open → open);
  * - `force_open`, `isolate`: manual isolation began;
- * - `isolation_released`, `force_close`, `reset`: manual controls that close the circuit.
+ * - `isolation_released`, `force_close`, `reset`: manual controls that close the circuit;
+ * - `manual_open`, `manual_half_open`, `disable`, `metrics_only`: the manual controls `open(ms)`,
+ *   `halfOpen()`, `disable()` and `metricsOnly()`.
  */
 export type BreakerTransitionReason =
   | 'consecutive_failures'
@@ -26,7 +28,11 @@ export type BreakerTransitionReason =
   | 'isolate'
   | 'isolation_released'
   | 'force_close'
-  | 'reset';
+  | 'reset'
+  | 'manual_open'
+  | 'manual_half_open'
+  | 'disable'
+  | 'metrics_only';
 
 /** Why a call was refused; `open` covers the isolated state too. */
 export type BreakerRejectionReason = 'open' | 'half_open_full' | 'too_many_calls';

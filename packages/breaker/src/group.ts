@@ -1,4 +1,4 @@
-import { checkInteger, checkNumber, checkOptionKeys, checkString, InvalidOptionsError } from '@x/core';
+import { checkInteger, checkNumber, checkString, InvalidOptionsError, readOptions } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, Outcome, PolicyFn } from '@x/core';
 import { createBreakerWithInternals } from './breaker.js';
 import type { BreakerInternals } from './breaker.js';
@@ -250,6 +250,6 @@ class BreakerGroupImpl implements BreakerGroup {
  */
 export function createBreakerGroup(options: BreakerGroupOptions = {}): BreakerGroup {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionsError(OWNER, 'options', options, 'an options object');
-  checkOptionKeys(OWNER, options, ['defaults', 'maxKeys', 'idleMs', 'clock', 'events']);
-  return new BreakerGroupImpl(options);
+  // Own properties only: a value set on Object.prototype is never an option.
+  return new BreakerGroupImpl(readOptions(OWNER, options, ['defaults', 'maxKeys', 'idleMs', 'clock', 'events']));
 }

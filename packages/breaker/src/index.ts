@@ -10,6 +10,7 @@ export type {
   Breaker,
   BreakerCounts,
   BreakerIsolation,
+  BreakerOpenInfo,
   BreakerPermit,
   BreakerSnapshot,
   BreakerState,

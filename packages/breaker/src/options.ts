@@ -1,6 +1,6 @@
-import { checkFunction, checkInteger, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock } from '@x/core';
+import { checkFunction, checkInteger, checkNumber, checkOneOf, checkString, defaultEventBus, InvalidOptionsError, readOptions, systemClock } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
-import type { BreakerCounts, BreakerSnapshot, BreakerState, BreakerWindowSnapshot } from './types.js';
+import type { BreakerCounts, BreakerOpenInfo, BreakerSnapshot, BreakerState, BreakerWindowSnapshot } from './types.js';
 
 /**
  * The window that failure-rate and slow-call-rate rules are judged over: the last `size` calls, or
@@ -42,9 +42,10 @@ export interface BreakerOptions {
   readonly shouldTrip?: ((counts: BreakerCounts) => boolean) | undefined;
   /**
    * How long the circuit stays open, in ms: a number, or a function of how many times in a row it
-   * has opened (1 for the first time). Default 60 000.
+   * has opened (1 for the first time) and of the counts when it opens (failures in a row, window
+   * failures and failure rate, the reason). Default 60 000.
    */
-  readonly openMs?: number | ((consecutiveOpens: number) => number) | undefined;
+  readonly openMs?: number | ((consecutiveOpens: number, info: BreakerOpenInfo) => number) | undefined;
   /** Probe permits in the half-open state. Integer >= 1, default 1. */
   readonly halfOpenMax?: number | undefined;
   /** Successful probes needed to close. Integer >= 1, default 2. */
@@ -55,6 +56,13 @@ export interface BreakerOptions {
   readonly maxConcurrent?: number | undefined;
   /** Which errors count as failures. Default: every error; a caller's own abort never counts. */
   readonly isFailure?: ((error: unknown) => boolean) | undefined;
+  /**
+   * Which returned values count as failures (an HTTP response with status 503, a `{ ok: false }`
+   * result), like Polly's `ShouldHandle` on results or cockatiel's `handleWhenResult`. The caller
+   * still gets the value; the breaker counts a failure whose error is a core `FailureResultError`
+   * carrying it. A throw from this function counts as a failure too. Default: no value fails.
+   */
+  readonly isFailureResult?: ((value: unknown) => boolean) | undefined;
   /** State from `toJSON()` of an earlier breaker (for example before a process restart). */
   readonly initialState?: BreakerSnapshot | undefined;
 }
@@ -71,12 +79,13 @@ export interface BreakerConfig {
   readonly slowCallMs: number;
   readonly slowCallRateThreshold: number;
   readonly shouldTrip: ((counts: BreakerCounts) => boolean) | undefined;
-  readonly openMs: number | ((consecutiveOpens: number) => number);
+  readonly openMs: number | ((consecutiveOpens: number, info: BreakerOpenInfo) => number);
   readonly halfOpenMax: number;
   readonly successThreshold: number;
   readonly probeTimeoutMs: number;
   readonly maxConcurrent: number;
   readonly isFailure: ((error: unknown) => boolean) | undefined;
+  readonly isFailureResult: ((value: unknown) => boolean) | undefined;
   readonly initialState: BreakerSnapshot | undefined;
 }
 
@@ -143,12 +152,13 @@ export function resolveClockAndEvents(owner: string, options: { clock?: unknown;
 const BREAKER_OPTION_KEYS = [
   'name', 'clock', 'events', 'failureThreshold', 'window', 'failureRateThreshold', 'minimumCalls', 'slowCallMs',
   'slowCallRateThreshold', 'shouldTrip', 'openMs', 'halfOpenMax', 'successThreshold', 'probeTimeoutMs',
-  'maxConcurrent', 'isFailure', 'initialState',
+  'maxConcurrent', 'isFailure', 'isFailureResult', 'initialState',
 ];
 
 export function resolveOptions(input: unknown): BreakerConfig {
-  const options = (input === undefined ? {} : checkObject(OWNER, 'options', input, 'an options object')) as BreakerOptions;
-  checkOptionKeys(OWNER, options, BREAKER_OPTION_KEYS);
+  if (input !== undefined) checkObject(OWNER, 'options', input, 'an options object');
+  // Own properties only: a value set on Object.prototype is never an option.
+  const options = readOptions(OWNER, input as BreakerOptions | undefined, BREAKER_OPTION_KEYS);
   const { clock, events } = resolveClockAndEvents(OWNER, options);
   const name = options.name === undefined ? 'breaker' : checkString(OWNER, 'name', options.name);
 
@@ -182,7 +192,8 @@ export function resolveOptions(input: unknown): BreakerConfig {
   const needsWindow = failureRateThreshold !== Infinity || slowCallRateThreshold !== Infinity;
   let window: BreakerConfig['window'];
   if (options.window !== undefined) {
-    const w = checkObject(OWNER, 'window', options.window, "{ kind: 'count', size } or { kind: 'time', ms, buckets? }");
+    checkObject(OWNER, 'window', options.window, "{ kind: 'count', size } or { kind: 'time', ms, buckets? }");
+    const w = readOptions<Record<string, unknown>>(OWNER, options.window as Record<string, unknown>, ['kind', 'size', 'ms', 'buckets']);
     const kind = checkOneOf(OWNER, 'window.kind', w.kind, ['count', 'time'] as const);
     if (kind === 'count') {
       window = { kind, size: checkInteger(OWNER, 'window.size', w.size, { min: 1, max: MAX_WINDOW_SIZE }) };
@@ -219,6 +230,8 @@ export function resolveOptions(input: unknown): BreakerConfig {
       ? Infinity
       : checkInteger(OWNER, 'maxConcurrent', options.maxConcurrent, { min: 1, allowInfinity: true });
   const isFailure = options.isFailure === undefined ? undefined : checkFunction<(e: unknown) => boolean>(OWNER, 'isFailure', options.isFailure);
+  const isFailureResult =
+    options.isFailureResult === undefined ? undefined : checkFunction<(v: unknown) => boolean>(OWNER, 'isFailureResult', options.isFailureResult);
   const initialState = options.initialState === undefined ? undefined : checkSnapshot(options.initialState);
 
   return {
@@ -238,6 +251,7 @@ export function resolveOptions(input: unknown): BreakerConfig {
     probeTimeoutMs,
     maxConcurrent,
     isFailure,
+    isFailureResult,
     initialState,
   };
 }

@@ -99,7 +99,7 @@ describe('stats', () => {
 
   it('gives a scrape-time gauge the state from the state getter without touching stats', async () => {
     const { breaker, clock } = setup({ failureThreshold: 1, openMs: 10 });
-    const gauge = () => ({ closed: 0, half_open: 1, open: 2, isolated: 3 })[breaker.state];
+    const gauge = () => ({ closed: 0, half_open: 1, open: 2, isolated: 3, disabled: 4, metrics_only: 5 })[breaker.state];
     expect(gauge()).toBe(0);
     await failTimes(breaker, 1);
     expect(gauge()).toBe(2);

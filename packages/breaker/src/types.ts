@@ -3,8 +3,22 @@ import type { Policy } from '@x/core';
 /**
  * The state of a circuit. `'isolated'` is a manually forced open circuit (`forceOpen()` or an
  * outstanding `isolate()` handle): it refuses every call and never half-opens by itself.
+ * `'disabled'` (`disable()`) lets every call through and records nothing; `'metrics_only'`
+ * (`metricsOnly()`) lets every call through and records outcomes, stats and events as when
+ * closed, but never opens. Both last until `forceClose()`, `reset()` or another manual control.
  */
-export type BreakerState = 'closed' | 'open' | 'half_open' | 'isolated';
+export type BreakerState = 'closed' | 'open' | 'half_open' | 'isolated' | 'disabled' | 'metrics_only';
+
+/**
+ * What an `openMs` function receives besides the streak: the counts at the moment the circuit
+ * opens and why it opens (Polly's break-duration generator gets the same: failure count and rate).
+ */
+export interface BreakerOpenInfo extends BreakerCounts {
+  /** How many times in a row the circuit has opened, 1 for the first time (the first argument). */
+  readonly consecutiveOpens: number;
+  /** The rule or event that opens it. */
+  readonly reason: string;
+}
 
 /** The counts a custom `shouldTrip` rule sees, taken right after the outcome that triggered it. */
 export interface BreakerCounts {
@@ -61,7 +75,7 @@ export interface BreakerStats {
   readonly successRate: number;
   /** Slow calls ÷ calls in the window (0 without a window or `slowCallMs`). */
   readonly slowCallRate: number;
-  /** True when the circuit is closed (calls flow normally). */
+  /** True when calls flow normally: closed, `metrics_only` or `disabled`. */
   readonly isHealthy: boolean;
   /** Calls admitted and not yet settled (including late ones from an earlier state). */
   readonly runningCalls: number;
@@ -157,6 +171,20 @@ export interface Breaker extends Policy {
   forceClose(): void;
   /** Like `forceClose()`, and also clears totals, `lastError` and the open streak: as new. */
   reset(): void;
+  /**
+   * Opens the circuit now for `ms` milliseconds (default: what `openMs` gives for the next open),
+   * after which it half-opens as usual. Ends isolation, `disabled` and `metrics_only`.
+   */
+  open(ms?: number): void;
+  /** Moves the circuit to half-open now: the next calls are probes. Ends isolation and the other modes. */
+  halfOpen(): void;
+  /** Lets every call through without recording anything (`'disabled'`) until another manual control. */
+  disable(): void;
+  /**
+   * Lets every call through and records outcomes, stats and events, but never opens
+   * (`'metrics_only'`), until another manual control.
+   */
+  metricsOnly(): void;
   /** Isolates the circuit until the returned handle (and every other one) is released. */
   isolate(): BreakerIsolation;
   /**
