@@ -648,6 +648,7 @@ describe('collectMetrics', () => {
     await clock.advance(1);
     await caught;
     bus.emit({ type: 'lock.store_error', source: 'lock', name: 'redis', time: 0 } as unknown as XEvent);
+    bus.track('bloom', 'f', { stats: () => ({ items: 1, capacity: 10, falsePositives: 2 }) }); // @x/bloom's stats() shape
     const registered = registry.getMetricsAsArray().map((m) => (m as unknown as { name: string }).name.replace(/^x_/, ''));
     expect(new Set(registered)).toEqual(new Set(METRIC_SUFFIXES));
   });
@@ -693,6 +694,7 @@ describe('collectMetrics', () => {
     bus.track('lock', 'l', lock);
     bus.emit({ type: 'lock.acquired', source: 'lock', name: 'l', time: 0, waitedMs: 3 } as unknown as XEvent);
     bus.emit({ type: 'lock.store_error', source: 'lock', name: 'redis', time: 0 } as unknown as XEvent);
+    bus.track('bloom', 'f', { stats: () => ({ items: 1, capacity: 10, falsePositives: 2 }) }); // @x/bloom's stats() shape
 
     const samples = await scrape(registry);
     const missing: string[] = [];

@@ -4,6 +4,7 @@ import { register as globalRegistry } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { Families, resolveBuckets } from './families.js';
 import type { MetricBuckets } from './families.js';
+import { bloomSource } from './sources/bloom.js';
 import { breakerSource } from './sources/breaker.js';
 import { bulkheadSource } from './sources/bulkhead.js';
 import { healthSource } from './sources/health.js';
@@ -14,7 +15,7 @@ import { timeoutSource } from './sources/timeout.js';
 import type { AnyEvent, Source, SourceMetrics } from './sources/types.js';
 
 /** The packages the exporter knows. */
-const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource, lockSource];
+const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource, lockSource, bloomSource];
 const BY_NAME = new Map(SOURCES.map((source) => [source.source, source]));
 
 /** Options of {@link collectMetrics}. */
@@ -246,4 +247,7 @@ export const METRIC_SUFFIXES: readonly string[] = [
   'lock_lost_total',
   'lock_acquire_duration_seconds',
   'lock_store_errors_total',
+  'bloom_filter_items',
+  'bloom_filter_capacity',
+  'bloom_filter_false_positives_total',
 ];
