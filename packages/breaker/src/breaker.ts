@@ -4,8 +4,8 @@ import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy
 import { BreakerProbeTimeoutError, openRejection, tooManyRejection } from './errors.js';
 import type { BreakerOpenError, BreakerTooManyCallsError } from './errors.js';
 import type { BreakerIgnoreReason, BreakerTransitionReason } from './events.js';
-import { DEFAULT_OPEN_MS, resolveOptions } from './options.js';
-import type { BreakerConfig, BreakerOptions } from './options.js';
+import { DEFAULT_OPEN_MS, reconfigured, resolveOptions } from './options.js';
+import type { BreakerConfig, BreakerOptions, BreakerReconfigureOptions } from './options.js';
 import type {
   Breaker,
   BreakerCounts,
@@ -162,7 +162,7 @@ class IsolationHandle implements BreakerIsolation {
 
 class BreakerImpl implements Breaker {
   readonly name: string;
-  readonly #config: BreakerConfig;
+  #config: BreakerConfig;
   readonly #clock: Clock;
   readonly #events: EventBus;
   readonly #maxConcurrent: number;
@@ -1244,6 +1244,10 @@ class BreakerImpl implements Breaker {
       lastFailureAt: this.#lastFailureAt,
       lastStateChangeAt: this.#lastStateChangeAt,
     };
+  }
+
+  reconfigure(changes: BreakerReconfigureOptions): void {
+    this.#config = reconfigured(this.#config, changes);
   }
 
   toJSON(): BreakerSnapshot {

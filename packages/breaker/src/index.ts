@@ -5,7 +5,7 @@ export { breakerPresets } from './presets.js';
 export type { BreakerPreset, BreakerPresets } from './presets.js';
 export { BreakerOpenError, BreakerProbeTimeoutError, BreakerTooManyCallsError } from './errors.js';
 export type { BreakerOpenReason, BreakerRejectingState } from './errors.js';
-export type { BreakerOptions, BreakerWindow } from './options.js';
+export type { BreakerOptions, BreakerReconfigureOptions, BreakerWindow } from './options.js';
 export type {
   Breaker,
   BreakerCounts,

@@ -256,6 +256,57 @@ export function resolveOptions(input: unknown): BreakerConfig {
   };
 }
 
+/**
+ * What `breaker.reconfigure()` may change on a live breaker (its state, counts and window are
+ * kept). The window, `slowCallMs`, `maxConcurrent` and the callbacks are fixed at creation.
+ */
+export type BreakerReconfigureOptions = Pick<
+  BreakerOptions,
+  'failureThreshold' | 'failureRateThreshold' | 'minimumCalls' | 'slowCallRateThreshold' | 'openMs' | 'halfOpenMax' | 'successThreshold' | 'probeTimeoutMs'
+>;
+
+const RECONFIGURE_KEYS = ['failureThreshold', 'failureRateThreshold', 'minimumCalls', 'slowCallRateThreshold', 'openMs', 'halfOpenMax', 'successThreshold', 'probeTimeoutMs'];
+
+/**
+ * Validates `changes` against a breaker's current config and returns the new config (nothing is
+ * applied when an option is invalid: `INVALID_OPTIONS` naming it). Rate rules need the window
+ * the breaker was created with; `failureThreshold: Infinity` turns the consecutive rule off.
+ *
+ * @example
+ * ```ts
+ * config = reconfigured(config, { failureThreshold: 3, openMs: 10_000 });
+ * ```
+ */
+export function reconfigured(config: BreakerConfig, changes: BreakerReconfigureOptions): BreakerConfig {
+  const owner = 'breaker.reconfigure';
+  const o = readOptions(owner, changes, RECONFIGURE_KEYS, true);
+  const next: { -readonly [K in keyof BreakerConfig]: BreakerConfig[K] } = { ...config };
+  if (o.failureThreshold !== undefined) next.failureThreshold = checkInteger(owner, 'failureThreshold', o.failureThreshold, { min: 1, allowInfinity: true });
+  const needsWindow = (option: string, value: unknown) => {
+    if (config.window === undefined) throw new InvalidOptionsError(owner, option, value, 'left unset: this breaker was created without a window');
+  };
+  if (o.failureRateThreshold !== undefined) {
+    needsWindow('failureRateThreshold', o.failureRateThreshold);
+    next.failureRateThreshold = checkNumber(owner, 'failureRateThreshold', o.failureRateThreshold, { min: 0, max: 1, minExclusive: true });
+  }
+  if (o.minimumCalls !== undefined) {
+    needsWindow('minimumCalls', o.minimumCalls);
+    const max = config.window?.kind === 'count' ? config.window.size : undefined;
+    next.minimumCalls = checkInteger(owner, 'minimumCalls', o.minimumCalls, max === undefined ? { min: 1 } : { min: 1, max });
+  }
+  if (o.slowCallRateThreshold !== undefined) {
+    if (config.slowCallMs === Infinity) throw new InvalidOptionsError(owner, 'slowCallRateThreshold', o.slowCallRateThreshold, 'left unset: this breaker was created without slowCallMs');
+    next.slowCallRateThreshold = checkNumber(owner, 'slowCallRateThreshold', o.slowCallRateThreshold, { min: 0, max: 1, minExclusive: true });
+  }
+  if (o.openMs !== undefined) next.openMs = typeof o.openMs === 'function' ? o.openMs : checkNumber(owner, 'openMs', o.openMs, { min: 0 });
+  if (o.halfOpenMax !== undefined) next.halfOpenMax = checkInteger(owner, 'halfOpenMax', o.halfOpenMax, { min: 1 });
+  if (o.successThreshold !== undefined) next.successThreshold = checkInteger(owner, 'successThreshold', o.successThreshold, { min: 1 });
+  if (o.probeTimeoutMs !== undefined) {
+    next.probeTimeoutMs = checkNumber(owner, 'probeTimeoutMs', o.probeTimeoutMs, { min: 0, minExclusive: true, allowInfinity: true });
+  }
+  return next;
+}
+
 const STATES: readonly BreakerState[] = ['closed', 'open', 'half_open', 'isolated'];
 
 function checkCount(option: string, value: unknown): number {

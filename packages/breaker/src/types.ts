@@ -1,4 +1,5 @@
 import type { Policy } from '@x/core';
+import type { BreakerReconfigureOptions } from './options.js';
 
 /**
  * The state of a circuit. `'isolated'` is a manually forced open circuit (`forceOpen()` or an
@@ -196,4 +197,11 @@ export interface Breaker extends Policy {
   stats(): BreakerStats;
   /** Serializable state, to pass back as `initialState` after a restart. */
   toJSON(): BreakerSnapshot;
+  /**
+   * Changes trip rules, open duration and half-open settings on the live breaker: its state,
+   * counts, window and running calls are kept, and the next decision uses the new values (an
+   * open circuit keeps its current open period). Throws `INVALID_OPTIONS` and changes nothing
+   * when an option is invalid.
+   */
+  reconfigure(changes: BreakerReconfigureOptions): void;
 }
