@@ -338,6 +338,7 @@ function checkMeta(method: string, value: unknown): Record<string, unknown> | un
 
 interface Buffered {
   readonly doc: string;
+  readonly key: string | undefined;
   readonly idempotencyKey: string | undefined;
   readonly item: unknown;
 }
@@ -474,7 +475,7 @@ class Queue<T> implements DeadLetterQueue<T> {
       const idempotencyKey = checkKey('add', 'idempotencyKey', o.idempotencyKey);
       const source = o.source === undefined ? 'add' : checkString('add', 'source', o.source);
       const doc = this.#buildDoc(item, o.error, source, key, idempotencyKey, checkMeta('add', o.meta));
-      return this.#record({ doc, idempotencyKey, item }, this.#onStoreError === 'buffer');
+      return this.#record({ doc, key, idempotencyKey, item }, this.#onStoreError === 'buffer');
     } catch (error) {
       return Promise.reject(error);
     }
@@ -510,12 +511,12 @@ class Queue<T> implements DeadLetterQueue<T> {
     }
     if (outcome.kind === 'duplicate') {
       this.#totals.duplicates++;
-      this.#emit('dlq.recorded', { id: outcome.id, key: decodeKey(entry.doc), duplicate: true, fromBuffer });
+      this.#emit('dlq.recorded', { id: outcome.id, key: entry.key, duplicate: true, fromBuffer });
       return outcome.id;
     }
     if (outcome.dropped !== undefined) this.#drop('drop_oldest', outcome.dropped.id, decodeDoc(outcome.dropped.doc).item);
     this.#totals.recorded++;
-    this.#emit('dlq.recorded', { id: outcome.id, key: decodeKey(entry.doc), duplicate: false, fromBuffer });
+    this.#emit('dlq.recorded', { id: outcome.id, key: entry.key, duplicate: false, fromBuffer });
     this.#wake(dueAt);
     return outcome.id;
   }
@@ -552,7 +553,7 @@ class Queue<T> implements DeadLetterQueue<T> {
       if (this.#closed) throw new DeadLetterQueueClosedError(this.name);
       const key = options.keyOf === undefined ? undefined : checkKey('wrap', 'keyOf(item)', options.keyOf(item as never));
       const idempotencyKey = options.idempotencyKeyOf === undefined ? undefined : checkKey('wrap', 'idempotencyKeyOf(item)', options.idempotencyKeyOf(item as never));
-      entry = { doc: this.#buildDoc(item, error, 'wrap', key, idempotencyKey, undefined), idempotencyKey, item };
+      entry = { doc: this.#buildDoc(item, error, 'wrap', key, idempotencyKey, undefined), key, idempotencyKey, item };
     } catch (recordError) {
       // Nothing can ever store this item (or the queue is closed): reported, never silent.
       this.#drop(this.#closed ? 'closed' : 'unserializable', undefined, item);
@@ -1065,9 +1066,6 @@ function checkId(method: string, id: unknown): string {
   return id;
 }
 
-function decodeKey(doc: string): string | undefined {
-  return decodeDoc(doc).key;
-}
 
 /**
  * Creates a dead-letter queue. Items are recorded with their failure (`add`, `wrap`, `stage`),

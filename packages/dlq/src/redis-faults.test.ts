@@ -69,7 +69,7 @@ describe.skipIf(!available)('nothing lost', () => {
     rescuer.start();
     await until(() => done.length === 1, 5_000, 'the item to be processed again');
     expect(done[0]).toMatchObject({ item: { order: 42 }, attempt: 2 });
-    expect(await producer.get(id)).toBeUndefined();
+    await until(async () => (await producer.get(id)) === undefined, 2_000, 'the processed item to be removed');
     expect((await producer.stats()).pending).toBe(0);
     expect((done[0]?.at ?? 0) - killedAt).toBeLessThan(3_000);
   }, 20_000);

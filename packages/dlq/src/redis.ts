@@ -85,35 +85,41 @@ local function sizes()
 end
 `;
 
-// ARGV: doc, idempotency key ('' = none), now, dueAt, maxSize (0 = unbounded), overflow
+// ARGV: now, maxSize (0 = unbounded), overflow, then (doc, idempotency key or '', dueAt) per item.
+// Several adds made at once go in one call (see Batcher); each sees the ones before it.
 const ADD = defineScript(`${REMOVE}
-local idem = ARGV[2]
-if idem ~= '' then
-  local existing = redis.call('HGET', KEYS[4], idem)
-  if existing then return {'dup', existing} end
-end
-local maxSize = tonumber(ARGV[5])
-local victim, victimDoc = false, false
-if maxSize > 0 and redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8]) >= maxSize then
-  if ARGV[6] == 'reject' then return {'full'} end
-  local p = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
-  local d = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
-  if p[1] and (not d[1] or tonumber(p[2]) < tonumber(d[2])) then victim = p[1] elseif d[1] then victim = d[1] end
-  if victim then
-    victimDoc = redis.call('HGET', KEYS[1], victim) or ''
-    remove(victim)
+local now = ARGV[1]
+local maxSize = tonumber(ARGV[2])
+local function add(doc, idem, dueAt)
+  if idem ~= '' then
+    local existing = redis.call('HGET', KEYS[4], idem)
+    if existing then return {'dup', existing} end
   end
+  local victim, victimDoc = false, false
+  if maxSize > 0 and redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8]) >= maxSize then
+    if ARGV[3] == 'reject' then return {'full'} end
+    local p = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
+    local d = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
+    if p[1] and (not d[1] or tonumber(p[2]) < tonumber(d[2])) then victim = p[1] elseif d[1] then victim = d[1] end
+    if victim then
+      victimDoc = redis.call('HGET', KEYS[1], victim) or ''
+      remove(victim)
+    end
+  end
+  local id = tostring(redis.call('INCR', KEYS[9]))
+  redis.call('HSET', KEYS[1], id, doc)
+  redis.call('HSET', KEYS[2], id, now)
+  redis.call('ZADD', KEYS[7], redis.call('INCR', KEYS[9]), id)
+  redis.call('ZADD', KEYS[6], dueAt, pad(id))
+  if idem ~= '' then
+    redis.call('HSET', KEYS[4], idem, id)
+    redis.call('HSET', KEYS[5], id, idem)
+  end
+  return {'ok', id, victim, victimDoc}
 end
-local id = tostring(redis.call('INCR', KEYS[9]))
-redis.call('HSET', KEYS[1], id, ARGV[1])
-redis.call('HSET', KEYS[2], id, ARGV[3])
-redis.call('ZADD', KEYS[7], redis.call('INCR', KEYS[9]), id)
-redis.call('ZADD', KEYS[6], ARGV[4], pad(id))
-if idem ~= '' then
-  redis.call('HSET', KEYS[4], idem, id)
-  redis.call('HSET', KEYS[5], id, idem)
-end
-return {'ok', id, victim, victimDoc}
+local out = {}
+for i = 4, #ARGV, 3 do out[#out + 1] = add(ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+return out
 `);
 
 // ARGV: now, count, consumer, minIdle (visibilityMs)
@@ -158,12 +164,19 @@ local nxt = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
 return {out, nxt[2] or false, sizes()}
 `);
 
-// ARGV: id, stream entry id
+// ARGV: (id, stream entry id) per item, batched like ADD.
 const COMPLETE = defineScript(`${REMOVE}
-ackdel(ARGV[2])
-if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
-remove(ARGV[1])
-return 1
+local out = {}
+for i = 1, #ARGV, 2 do
+  ackdel(ARGV[i + 1])
+  if redis.call('HGET', KEYS[3], ARGV[i]) == ARGV[i + 1] then
+    remove(ARGV[i])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
 `);
 
 // ARGV: id, stream entry id, doc, dueAt
@@ -265,13 +278,76 @@ function parseRow(reply: Reply): StoredEntry {
   return { id: str(id), doc: str(doc), state: str(state) as DeadLetterState, inFlight: Number(inFlight) === 1, since: Number(since), dueAt: num(dueAt) };
 }
 
+type Run = (script: StoreScript, args: readonly (string | number)[]) => Promise<Reply>;
+
+interface Waiting {
+  readonly args: readonly (string | number)[];
+  resolve(reply: Reply): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Sends calls of one batched script: at once while fewer than `maxInFlight` of them are in flight
+ * (an idle queue pays one round trip, no added delay), else queued and sent together, up to
+ * `maxBatch` per call, when one returns. Under load, 64 concurrent adds cost a few round trips
+ * instead of 64; each item still gets its own answer.
+ */
+class Batcher {
+  #queue: Waiting[] = [];
+  #inFlight = 0;
+
+  constructor(
+    readonly run: Run,
+    readonly script: StoreScript,
+    readonly header: () => readonly (string | number)[],
+    readonly maxBatch = 256,
+    readonly maxInFlight = 2,
+  ) {}
+
+  push(args: readonly (string | number)[]): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ args, resolve, reject });
+      if (this.#inFlight < this.maxInFlight) this.#send();
+    });
+  }
+
+  #send(): void {
+    const batch = this.#queue.splice(0, this.maxBatch);
+    if (batch.length === 0) return;
+    this.#inFlight++;
+    const args: (string | number)[] = [...this.header()];
+    for (const waiting of batch) for (const arg of waiting.args) args.push(arg);
+    this.run(this.script, args).then(
+      (reply) => {
+        const replies = reply as Reply[];
+        for (let i = 0; i < batch.length; i++) (batch[i] as Waiting).resolve(replies[i]);
+      },
+      (error: unknown) => {
+        for (const waiting of batch) waiting.reject(error);
+      },
+    ).finally(() => {
+      this.#inFlight--;
+      if (this.#queue.length > 0) this.#send();
+    });
+  }
+}
+
 class RedisQueueStore implements QueueStore {
   readonly #caller: StoreCaller;
   readonly #keys: readonly string[];
 
+  readonly #adds: Batcher;
+  readonly #completes: Batcher;
+  #now = 0;
+  #maxSize = 0;
+  #overflow: OverflowPolicy = 'reject';
+
   constructor(caller: StoreCaller, keys: readonly string[]) {
     this.#caller = caller;
     this.#keys = keys;
+    const run: Run = (script, args) => this.#run(script, args);
+    this.#adds = new Batcher(run, ADD, () => [this.#now, this.#maxSize, this.#overflow]);
+    this.#completes = new Batcher(run, COMPLETE, () => []);
   }
 
   async #run(script: StoreScript, args: readonly (string | number)[]): Promise<Reply> {
@@ -284,7 +360,11 @@ class RedisQueueStore implements QueueStore {
   }
 
   async add(doc: string, idempotencyKey: string | undefined, now: number, dueAt: number, maxSize: number, overflow: OverflowPolicy): Promise<StoreAddOutcome> {
-    const reply = (await this.#run(ADD, [doc, idempotencyKey ?? '', Math.floor(now), Math.floor(dueAt), maxSize === Infinity ? 0 : maxSize, overflow])) as Reply[];
+    // Constant per queue but for `now` (a batch records the latest; items added together share it).
+    this.#now = Math.floor(now);
+    this.#maxSize = maxSize === Infinity ? 0 : maxSize;
+    this.#overflow = overflow;
+    const reply = (await this.#adds.push([doc, idempotencyKey ?? '', Math.floor(dueAt)])) as Reply[];
     const kind = str(reply[0]);
     if (kind === 'dup') return { kind: 'duplicate', id: str(reply[1]) };
     if (kind === 'full') return { kind: 'full' };
@@ -308,7 +388,7 @@ class RedisQueueStore implements QueueStore {
   }
 
   async complete(id: string, token: string): Promise<boolean> {
-    return Number(await this.#run(COMPLETE, [id, token])) === 1;
+    return Number(await this.#completes.push([id, token])) === 1;
   }
 
   async reschedule(id: string, token: string, doc: string, dueAt: number): Promise<boolean> {

@@ -85,6 +85,15 @@ export function contractSuite(label: string, makeStore: StoreFactory): void {
       expect(dlq.snapshot.totals).toMatchObject({ recorded: 2, duplicates: 1, succeeded: 1 });
     });
 
+    it('concurrent adds (sent together) with one idempotency key store one item and all get its id', async () => {
+      const { dlq } = setup();
+      const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => dlq.add(i, { idempotencyKey: i % 2 === 1 ? 'odd' : 'even' })));
+      expect(new Set(ids).size).toBe(2);
+      expect(ids.filter((id) => id === ids[0])).toHaveLength(20);
+      expect((await dlq.stats()).pending).toBe(2);
+      expect(dlq.snapshot.totals).toMatchObject({ recorded: 2, duplicates: 38 });
+    });
+
     it('waits backoff(failures) before each attempt on the clock, then keeps the item dead after maxAttempts', async () => {
       const times: number[] = [];
       const { dlq, clock, of } = setup({
