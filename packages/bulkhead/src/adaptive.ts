@@ -1,4 +1,4 @@
-import { checkClock, checkEvents, checkFunction, checkInteger, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, invoke, isXError, systemClock, toContext } from '@x/core';
+import { callError, checkClock, checkEvents, checkFunction, checkInteger, checkNumber, checkOneOf, readOptions, checkString, defaultEventBus, InvalidOptionsError, invoke, isXError, systemClock, toContext } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from '@x/core';
 import { AimdLimit } from './aimd.js';
 import type { LimitAlgorithm } from './algorithm.js';
@@ -219,7 +219,7 @@ class AdaptiveImpl implements AdaptiveConcurrency {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionsError(OWNER, 'options', options, 'an object with at least target');
     }
-    checkOptionKeys(OWNER, options, ADAPTIVE_OPTION_KEYS);
+    options = readOptions(OWNER, options, ADAPTIVE_OPTION_KEYS);
     const target = options.target;
     if (typeof target !== 'object' || target === null) {
       throw new InvalidOptionsError(OWNER, 'target', target, 'an object with setLimit(limit), such as a bulkhead');
@@ -263,6 +263,8 @@ class AdaptiveImpl implements AdaptiveConcurrency {
   }
 
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<T> {
+    const bad = callError('adaptive.execute', fn, options);
+    if (bad !== undefined) return Promise.reject(bad);
     const ctx = toContext(options);
     const inflight = ++this.#inflight;
     const clock = this.#clock;

@@ -1,4 +1,4 @@
-import { abortSignalOf, isContextAborted, toContext, toPromise, trackInstance, watchAbort, unwatchAbort } from '@x/core';
+import { abortSignalOf, callError, isContextAborted, toContext, toPromise, trackInstance, watchAbort, unwatchAbort } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn, TimerHandle } from '@x/core';
 import { bulkheadRejection } from './errors.js';
 import type { BulkheadErrorReason, BulkheadRejectedError, BulkheadRejectReason } from './errors.js';
@@ -207,6 +207,11 @@ class BulkheadImpl implements Bulkhead {
   }
 
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<T> {
+    if (typeof fn !== 'function' || options !== undefined) {
+      // A wrong argument fails at this call, before it takes a slot or a place in the queue.
+      const bad = callError('bulkhead.execute', fn, options);
+      if (bad !== undefined) return Promise.reject(bad);
+    }
     const ctx = toContext(options);
     // A context made from no options has nothing that could abort it.
     if (options !== undefined && isContextAborted(ctx)) return this.#abortedAtEntry(ctx, EXECUTE) as Promise<T>;
@@ -230,6 +235,10 @@ class BulkheadImpl implements Bulkhead {
   }
 
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
+    if (typeof fn !== 'function' || options !== undefined) {
+      const bad = callError('bulkhead.executeOutcome', fn, options);
+      if (bad !== undefined) return Promise.resolve({ ok: false, error: bad });
+    }
     const ctx = toContext(options);
     if (options !== undefined && isContextAborted(ctx)) return this.#abortedAtEntry(ctx, OUTCOME) as Promise<Outcome<T>>;
     if (this.#active < this.#limit && this.#queue.size === 0) {

@@ -216,7 +216,7 @@ describe('a function whose promise has a throwing then()', () => {
     expect(bulkhead.stats().active).toBe(0);
     // The limit still holds: one slot, not two.
     const held = await bulkhead.acquire();
-    expect(bulkhead.executeOutcome(async () => 1)).resolves.toMatchObject({ ok: false });
+    await expect(bulkhead.executeOutcome(async () => 1)).resolves.toMatchObject({ ok: false });
     held.release();
   });
 });

@@ -1,4 +1,4 @@
-import { checkClock, checkEvents, checkInteger, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock } from '@x/core';
+import { checkClock, checkEvents, checkInteger, checkNumber, checkOneOf, readOptions, checkString, defaultEventBus, InvalidOptionsError, systemClock } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 
 /** Which waiter a freed slot goes to: the oldest (`'fifo'`) or the newest (`'lifo'`). */
@@ -57,7 +57,7 @@ export function resolveBulkheadOptions(options: BulkheadOptions): ResolvedBulkhe
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionsError(OWNER, 'options', options, 'an object with at least maxConcurrent');
   }
-  checkOptionKeys(OWNER, options, ['name', 'maxConcurrent', 'maxQueue', 'maxWaitMs', 'order', 'clock', 'events']);
+  options = readOptions(OWNER, options, ['name', 'maxConcurrent', 'maxQueue', 'maxWaitMs', 'order', 'clock', 'events']);
   return {
     name: checkString(OWNER, 'name', options.name ?? 'bulkhead'),
     maxConcurrent: checkLimit(OWNER, 'maxConcurrent', options.maxConcurrent),

@@ -1,4 +1,4 @@
-import { MAX_TIMER_MS, checkInteger, checkNumber, checkOneOf, checkOptionKeys } from '@x/core';
+import { MAX_TIMER_MS, checkInteger, checkNumber, checkOneOf, readOptions } from '@x/core';
 import { or } from './options.js';
 
 /**
@@ -148,7 +148,7 @@ export function constantBackoff(
 ): DescribedBackoff<'constant', { delayMs: number; jitter: SimpleJitter }> {
   const owner = 'constantBackoff';
   checkNumber(owner, 'delayMs', delayMs, { min: 0, max: MAX_TIMER_MS });
-  checkOptionKeys(owner, options, ['jitter']);
+  options = readOptions(owner, options, ['jitter']);
   const jitter = checkOneOf(owner, 'jitter', or(options?.jitter, 'none'), SIMPLE_JITTERS);
   const fn: Backoff = (_attempt, _previous, random) => jittered(delayMs, jitter, random);
   return describe(fn, 'constant', { delayMs, jitter });
@@ -166,7 +166,7 @@ export function linearBackoff(
   options?: LinearBackoffOptions,
 ): DescribedBackoff<'linear', { initialMs: number; stepMs: number; maxMs: number; jitter: SimpleJitter }> {
   const owner = 'linearBackoff';
-  checkOptionKeys(owner, options, ['initialMs', 'stepMs', 'maxMs', 'jitter']);
+  options = readOptions(owner, options, ['initialMs', 'stepMs', 'maxMs', 'jitter']);
   const maxMs = checkNumber(owner, 'maxMs', or(options?.maxMs, Infinity), { min: 0, allowInfinity: true });
   const initialMs = checkNumber(owner, 'initialMs', or(options?.initialMs, Math.min(100, maxMs)), { min: 0, max: maxMs });
   const stepMs = checkNumber(owner, 'stepMs', or(options?.stepMs, initialMs), { min: 0 });
@@ -191,7 +191,7 @@ export function exponentialBackoff(
   options?: ExponentialBackoffOptions,
 ): DescribedBackoff<'exponential', { initialMs: number; maxMs: number; multiplier: number; jitter: Jitter }> {
   const owner = 'exponentialBackoff';
-  checkOptionKeys(owner, options, ['initialMs', 'maxMs', 'multiplier', 'jitter']);
+  options = readOptions(owner, options, ['initialMs', 'maxMs', 'multiplier', 'jitter']);
   const maxMs = checkNumber(owner, 'maxMs', or(options?.maxMs, 30_000), { min: 0, max: MAX_TIMER_MS });
   const initialMs = checkNumber(owner, 'initialMs', or(options?.initialMs, Math.min(100, maxMs)), { min: 0, max: maxMs });
   const multiplier = checkNumber(owner, 'multiplier', or(options?.multiplier, 2), { min: 1, max: 1000 });

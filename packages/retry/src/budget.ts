@@ -1,4 +1,4 @@
-import { checkClock, checkEvents, checkNumber, checkOptionKeys, checkString } from '@x/core';
+import { checkClock, checkEvents, checkNumber, readOptions, checkString } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import { or } from './options.js';
 
@@ -190,7 +190,7 @@ class RetryBudgetImpl implements RetryBudget {
  * ```
  */
 export function createRetryBudget(options: RetryBudgetOptions): RetryBudget {
-  checkOptionKeys(OWNER, options, KNOWN);
+  options = readOptions(OWNER, options, KNOWN);
   if (options === undefined) checkNumber(OWNER, 'ratio', undefined);
   const name = checkString(OWNER, 'name', or(options.name, 'retry-budget'));
   const ratio = checkNumber(OWNER, 'ratio', options.ratio, { min: 0, max: 100 });

@@ -1,4 +1,4 @@
-import { abortSignalOf, checkClock, checkEvents, checkFunction, checkOptionKeys, checkString, deriveContext, earliestDeadline, InvalidOptionsError, isAbortedByCaller, isContextAborted, MAX_TIMER_MS, sleep, toContext, toPromise, trackInstance } from '@x/core';
+import { abortSignalOf, callError, checkClock, checkEvents, checkFunction, readOptions, checkString, deriveContext, earliestDeadline, InvalidOptionsError, isAbortedByCaller, isContextAborted, MAX_TIMER_MS, sleep, toContext, toPromise, trackInstance } from '@x/core';
 import type { Clock, EventBus, ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from '@x/core';
 import { constantBackoff, neverWaits, sanitizeDelay } from './backoff.js';
 import type { Backoff } from './backoff.js';
@@ -275,6 +275,7 @@ class RetryPolicyImpl implements RetryPolicy {
           return (result.then === PROMISE_THEN ? result : toPromise(result)).then(undefined, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error)) as Promise<T>;
         }
       } catch (error) {
+        if (typeof fn !== 'function') return this.#badCall(fn, undefined, THROW, true) as never;
         return this.#recoverPlain(fn, ROOT_CONTEXT, THROW, error) as Promise<T>;
       }
       return this.#settleResult(fn, ROOT_CONTEXT, THROW, result, NOT_TIMED, undefined, false, false) as Promise<T>;
@@ -293,6 +294,7 @@ class RetryPolicyImpl implements RetryPolicy {
           return (result.then === PROMISE_THEN ? result : toPromise(result)).then(okOutcome, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error)) as Promise<Outcome<T>>;
         }
       } catch (error) {
+        if (typeof fn !== 'function') return this.#badCall(fn, undefined, OUTCOME, true) as never;
         return this.#recoverPlain(fn, ROOT_CONTEXT, OUTCOME, error) as Promise<Outcome<T>>;
       }
       return this.#settleResult(fn, ROOT_CONTEXT, OUTCOME, result, NOT_TIMED, undefined, false, false) as Promise<Outcome<T>>;
@@ -311,6 +313,7 @@ class RetryPolicyImpl implements RetryPolicy {
           return (result.then === PROMISE_THEN ? result : toPromise(result)).then(firstAttemptStats, (error: unknown) => this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error)) as Promise<RetryResult<T>>;
         }
       } catch (error) {
+        if (typeof fn !== 'function') return this.#badCall(fn, undefined, STATS, true) as never;
         return this.#recoverPlain(fn, ROOT_CONTEXT, STATS, error) as Promise<RetryResult<T>>;
       }
       return this.#settleResult(fn, ROOT_CONTEXT, STATS, result, NOT_TIMED, undefined, false, false) as Promise<RetryResult<T>>;
@@ -319,11 +322,26 @@ class RetryPolicyImpl implements RetryPolicy {
   }
 
   /**
+   * A call with a wrong argument (`fn` not a function, a bad signal or deadline): refused before
+   * any attempt, never retried; the first attempt the hot path counted is taken back.
+   */
+  #badCall(fn: unknown, options: ExecuteOptions | undefined, mode: Mode, counted: boolean): Promise<unknown> | undefined {
+    const bad = callError('retry.execute', fn, options);
+    if (bad === undefined) return undefined;
+    if (counted) this.#firstAttempts--;
+    return mode === OUTCOME ? Promise.resolve({ ok: false, error: bad }) : Promise.reject(bad);
+  }
+
+  /**
    * Calls the hot path does not take: with options, before it is armed for the bus's current
    * listeners, or when an option or a listener needs more (then `#start`). Contexts that still say
    * attempt 1 and cannot have aborted yet run like the hot path, with their own context.
    */
   #executeSlow(fn: PolicyFn<unknown>, options: ExecuteOptions | undefined, mode: Mode): Promise<unknown> {
+    if (typeof fn !== 'function' || options !== undefined) {
+      const bad = this.#badCall(fn, options, mode, false);
+      if (bad !== undefined) return bad;
+    }
     const ctx = toContext(options);
     if (!this.#plain || ctx.attempt !== 1 || isContextAborted(ctx) || this.#attemptsWatched()) return this.#start(fn, ctx, mode);
     // Nothing needs more than the hot path until the bus's listeners change.
@@ -751,6 +769,6 @@ function checkBudget(value: unknown): RetryBudget {
  * ```
  */
 export function createRetry(options?: RetryOptions): RetryPolicy {
-  checkOptionKeys(OWNER, options, KNOWN);
+  options = readOptions(OWNER, options, KNOWN);
   return new RetryPolicyImpl(options ?? {});
 }
