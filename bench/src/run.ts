@@ -23,6 +23,7 @@ import timeoutCooperative from './rows/timeout-cooperative.js';
 import metricsOverhead, { metricsOverheadWithDurations } from './rows/metrics-overhead.js';
 import { rows as bulkheadRows } from './cases/bulkhead.js';
 import { rows as ratelimitRows } from './cases/ratelimit.js';
+import { rows as bloomRows } from './cases/bloom.js';
 
 type RowFactory = (packages: Packages) => Row | Promise<Row>;
 const ROWS: readonly [string, RowFactory][] = [
@@ -37,6 +38,7 @@ const ROWS: readonly [string, RowFactory][] = [
   ['stack', stack],
   ...bulkheadRows,
   ...ratelimitRows,
+  ...bloomRows,
   ['metrics-overhead', metricsOverhead],
   ['metrics-overhead-durations', metricsOverheadWithDurations],
 ];

@@ -45,6 +45,8 @@ describe.skipIf(!available)('redisBloomFilter on a live Redis', () => {
     expect(await f.has('user:1')).toBe(true);
     expect(await f.addMany(['x', 'user:1', 'y'])).toEqual([false, true, false]);
     expect(await f.hasMany(['x', 'y', 'user:1', 'never'])).toEqual([true, true, true, false]);
+    // Keys sharing one BITFIELD still answer as if added in turn.
+    expect(await f.addMany(['dup', 'dup', 'dup2'])).toEqual([false, true, false]);
     expect(f.health).toBe('healthy');
   });
 

@@ -175,6 +175,9 @@ return 0
 /** Fields that must match for two processes to share a filter. */
 const IDENTITY = ['backend', 'hashVersion', 'm', 'k', 'shards', 'shardBits'] as const;
 
+/** Keys whose sub-operations share one BITFIELD in `addMany` / `hasMany` (64 × k sub-operations, a few µs of server time). */
+const KEYS_PER_COMMAND = 64;
+
 const isBitReply = (reply: unknown, k: number): reply is number[] => Array.isArray(reply) && reply.length === k;
 const allOnes = (reply: readonly unknown[]): boolean => {
   for (let i = 0; i < reply.length; i++) if (reply[i] !== 1) return false;
@@ -347,21 +350,22 @@ class RedisFilter implements RedisBloomFilter {
 
   /** BITFIELD arguments for the last hashed key: `<op> u1 <offset> [1]` k times. */
   #args(set: boolean): (string | number)[] {
+    const args: (string | number)[] = [];
+    this.#pushArgs(args, set);
+    return args;
+  }
+
+  #pushArgs(args: (string | number)[], set: boolean): void {
     const m = this.sizing.shardBits;
     const k = this.sizing.k;
-    const args: (string | number)[] = new Array(set ? 4 * k : 3 * k);
     let pos = lastH1 % m;
     const step = ((lastH2 | 1) >>> 0) % m;
-    let j = 0;
     for (let i = 0; i < k; i++) {
-      args[j++] = set ? 'SET' : 'GET';
-      args[j++] = 'u1';
-      args[j++] = pos;
-      if (set) args[j++] = 1;
+      if (set) args.push('SET', 'u1', pos, 1);
+      else args.push('GET', 'u1', pos);
       pos += step;
       if (pos >= m) pos -= m;
     }
-    return args;
   }
 
   async add(key: string): Promise<boolean> {
@@ -402,10 +406,16 @@ class RedisFilter implements RedisBloomFilter {
     return true;
   }
 
-  /** Runs `keys` through pipelines (per shard, `batchSize` each, 4 in flight); answers in order. */
+  /**
+   * Runs `keys` through pipelines (per shard, `batchSize` keys each, 4 in flight). Within a
+   * pipeline, up to {@link KEYS_PER_COMMAND} keys share one BITFIELD / BITFIELD_RO: their
+   * sub-operations run in order on the server, so the answers are what one call per key, in
+   * turn, would give, at a fraction of the commands. Answers come back in the keys' order.
+   */
   async #many(keys: readonly string[], set: boolean): Promise<boolean[]> {
-    if (!Array.isArray(keys)) throw badKey(set ? 'RedisBloomFilter.addMany' : 'RedisBloomFilter.hasMany', keys);
-    for (const key of keys) if (typeof key !== 'string') throw badKey(set ? 'RedisBloomFilter.addMany' : 'RedisBloomFilter.hasMany', key);
+    const owner = set ? 'RedisBloomFilter.addMany' : 'RedisBloomFilter.hasMany';
+    if (!Array.isArray(keys)) throw badKey(owner, keys);
+    for (const key of keys) if (typeof key !== 'string') throw badKey(owner, key);
     const out = new Array<boolean>(keys.length);
     const k = this.sizing.k;
     // Group by shard: each pipeline touches one key (one slot), as a Cluster requires.
@@ -420,6 +430,8 @@ class RedisFilter implements RedisBloomFilter {
     for (const [shardKey, indexes] of byShard) {
       for (let from = 0; from < indexes.length; from += this.#batchSize) batches.push({ shardKey, indexes: indexes.slice(from, from + this.#batchSize) });
     }
+    const module = this.#module;
+    const perCommand = module ? 1 : KEYS_PER_COMMAND;
     let failure: BloomStoreUnavailableError | undefined;
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -427,33 +439,48 @@ class RedisFilter implements RedisBloomFilter {
         const { shardKey, indexes } = batches[next++]!;
         const result = await this.#caller.command((c) => {
           const pipeline = c.pipeline();
-          for (const i of indexes) {
-            const key = keys[i]!;
-            if (this.#module) pipeline.call(set ? 'BF.ADD' : 'BF.EXISTS', shardKey, key);
-            else {
-              hashKey(key);
-              if (set) pipeline.bitfield(shardKey, ...this.#args(true));
-              else pipeline.bitfield_ro(shardKey, ...this.#args(false));
+          for (let from = 0; from < indexes.length; from += perCommand) {
+            const to = Math.min(indexes.length, from + perCommand);
+            if (module) {
+              pipeline.call(set ? 'BF.ADD' : 'BF.EXISTS', shardKey, keys[indexes[from]!]!);
+              continue;
             }
+            const args: (string | number)[] = [];
+            for (let j = from; j < to; j++) {
+              hashKey(keys[indexes[j]!]!);
+              this.#pushArgs(args, set);
+            }
+            if (set) pipeline.bitfield(shardKey, ...args);
+            else pipeline.bitfield_ro(shardKey, ...args);
           }
           return pipeline.exec();
         });
         const replies = result.ok && Array.isArray(result.value) ? (result.value as Array<[Error | null, unknown]>) : undefined;
-        for (let j = 0; j < indexes.length; j++) {
-          const reply = replies?.[j];
+        for (let from = 0, command = 0; from < indexes.length; from += perCommand, command++) {
+          const to = Math.min(indexes.length, from + perCommand);
+          const reply = replies?.[command];
           const value = reply !== undefined && reply[0] === null ? reply[1] : undefined;
-          let answer: boolean | undefined;
-          if (this.#module) answer = value === 0 || value === 1 ? (set ? value === 0 : value === 1) : undefined;
-          else if (isBitReply(value, k)) answer = allOnes(value);
-          if (answer === undefined) {
+          const ok = module ? value === 0 || value === 1 : isBitReply(value, (to - from) * k);
+          if (!ok) {
             if (set || this.#mode === 'throw') {
               failure ??= result.ok
                 ? new BloomStoreUnavailableError(`bloom filter "${this.key}": a pipelined command failed (${String(reply?.[0] ?? 'no reply')})`, false, false, reply?.[0])
                 : this.#error(result, set ? 'addMany' : 'hasMany');
             }
-            answer = true;
-          } else if (set && !answer) this.#gauges.items++;
-          out[indexes[j]!] = answer;
+            for (let j = from; j < to; j++) out[indexes[j]!] = true;
+            continue;
+          }
+          for (let j = from; j < to; j++) {
+            let answer: boolean;
+            if (module) answer = set ? value === 0 : value === 1;
+            else {
+              answer = true;
+              const bits = value as number[];
+              for (let b = (j - from) * k, end = b + k; b < end; b++) if (bits[b] !== 1) answer = false;
+            }
+            if (set && !answer) this.#gauges.items++;
+            out[indexes[j]!] = answer;
+          }
         }
       }
     };
