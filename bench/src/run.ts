@@ -25,7 +25,6 @@ import { rows as bulkheadRows } from './cases/bulkhead.js';
 import { rows as ratelimitRows } from './cases/ratelimit.js';
 import { rows as bloomRows } from './cases/bloom.js';
 import { rows as dlqRows } from './cases/dlq.js';
-import { rows as lockRows } from './cases/lock.js';
 
 type RowFactory = (packages: Packages) => Row | Promise<Row>;
 const ROWS: readonly [string, RowFactory][] = [
@@ -42,7 +41,6 @@ const ROWS: readonly [string, RowFactory][] = [
   ...ratelimitRows,
   ...bloomRows,
   ...dlqRows,
-  ...lockRows,
   ['metrics-overhead', metricsOverhead],
   ['metrics-overhead-durations', metricsOverheadWithDurations],
 ];
