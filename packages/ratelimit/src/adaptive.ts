@@ -1,9 +1,11 @@
 import {
   InvalidOptionsError,
+  checkClock,
+  checkEvents,
   checkFunction,
   checkInteger,
   checkNumber,
-  checkOptionKeys,
+  readOptions,
   checkString,
   defaultEventBus,
   invoke,
@@ -136,8 +138,8 @@ class Adaptive implements AdaptiveRateLimiter {
     this.#increase = checkNumber(OWNER, 'increaseRatio', options.increaseRatio ?? 0.05, { min: 0, max: 1, minExclusive: true });
     this.#isDrop = options.isDrop === undefined ? isTimeout : checkFunction(OWNER, 'isDrop', options.isDrop);
     this.name = checkString(OWNER, 'name', options.name ?? limiter.name);
-    this.#clock = options.clock ?? systemClock;
-    this.#events = options.events ?? defaultEventBus();
+    this.#clock = checkClock(OWNER, options.clock);
+    this.#events = checkEvents(OWNER, options.events);
     const start = limiter.rule.limit;
     if (start < this.#min || start > this.#max) limiter.setLimit(Math.min(this.#max, Math.max(this.#min, start)));
   }
@@ -269,6 +271,6 @@ function isTimeout(error: unknown): boolean {
  * ```
  */
 export function createAdaptiveRateLimiter(options: AdaptiveRateLimiterOptions): AdaptiveRateLimiter {
-  checkOptionKeys(OWNER, options, ADAPTIVE_OPTION_KEYS, true);
+  options = readOptions(OWNER, options, ADAPTIVE_OPTION_KEYS, true);
   return new Adaptive(options);
 }

@@ -1,4 +1,4 @@
-import { abortSignalOf, checkFunction, checkInteger, checkNumber, checkOptionKeys, checkString, coarseNow, defaultEventBus, InvalidOptionsError, systemClock, trackInstance } from '@x/core';
+import { abortSignalOf, checkFunction, checkInteger, checkNumber, readOptions, checkString, coarseNow, defaultEventBus, InvalidOptionsError, systemClock, trackInstance } from '@x/core';
 import type { Clock, EventBus, ExecutionContext, Policy } from '@x/core';
 import { CONSUME, PEEK, REFUND, Verdict } from './algorithms.js';
 import { Decision } from './decision.js';
@@ -186,15 +186,18 @@ abstract class LimiterCore implements WaiterHost {
     this.params = new Params(rule);
     this.#burstExplicit = options.burst !== undefined;
     this.maxWaitMs = checkNumber(OWNER, 'maxWaitMs', options.maxWaitMs ?? Infinity, { min: 0, allowInfinity: true });
-    const clock = options.clock ?? systemClock;
+    const clock = options.clock === undefined ? systemClock : options.clock;
+    if (typeof clock !== 'object' || clock === null) throw new InvalidOptionsError(OWNER, 'clock', clock, 'a Clock (now, setTimeout, clearTimeout)');
     checkFunction(OWNER, 'clock.now', (clock as Partial<Clock>).now);
     checkFunction(OWNER, 'clock.setTimeout', (clock as Partial<Clock>).setTimeout);
     this.clock = clock;
     const exact = options.exactTime ?? false;
     if (typeof exact !== 'boolean') throw new InvalidOptionsError(OWNER, 'exactTime', exact, 'a boolean');
     this.#fast = clock !== systemClock ? undefined : exact ? exactNow : turnNow;
-    const events = options.events ?? defaultEventBus();
+    const events = options.events === undefined ? defaultEventBus() : options.events;
+    if (typeof events !== 'object' || events === null) throw new InvalidOptionsError(OWNER, 'events', events, 'an EventBus (on, emit, hasListeners)');
     checkFunction(OWNER, 'events.emit', (events as Partial<EventBus>).emit);
+    checkFunction(OWNER, 'events.hasListeners', (events as Partial<EventBus>).hasListeners);
     this.events = events;
     // Exporters read `stats()` at scrape time.
     trackInstance(events, 'ratelimit', this.name, this);
@@ -268,6 +271,9 @@ abstract class LimiterCore implements WaiterHost {
       return Promise.reject(error);
     }
     const signal = options?.signal;
+    if (signal !== undefined && !isSignal(signal)) {
+      return Promise.reject(new InvalidOptionsError(`rate limiter "${this.name}"`, 'signal', signal, 'an AbortSignal or undefined'));
+    }
     if (signal?.aborted) {
       this.emitRejected(key, cost, 'aborted', 0, undefined);
       return Promise.reject(signal.reason);
@@ -278,9 +284,10 @@ abstract class LimiterCore implements WaiterHost {
     return Promise.reject(gate.error);
   }
 
-  policy(key: string, options: RateLimitPolicyOptions = {}): Policy {
+  policy(key: string, options?: RateLimitPolicyOptions): Policy {
     const owner = 'policy';
     if (typeof key !== 'string') throw new InvalidOptionsError(owner, 'key', key, 'a string');
+    options = readOptions(owner, options, ['cost', 'maxWaitMs', 'name']);
     const cost = options.cost === undefined ? 1 : checkInteger(owner, 'cost', options.cost, { min: 1, max: this.params.capacity });
     const maxWait =
       options.maxWaitMs === undefined ? this.maxWaitMs : checkNumber(owner, 'maxWaitMs', options.maxWaitMs, { min: 0, allowInfinity: true });
@@ -478,6 +485,12 @@ class MemoryLimiter extends LimiterCore implements RateLimiter {
   }
 }
 
+/** Whether `value` looks like an AbortSignal (from any realm or polyfill). */
+function isSignal(value: unknown): value is AbortSignal {
+  const s = value as { aborted?: unknown; addEventListener?: unknown } | null;
+  return typeof s === 'object' && s !== null && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function';
+}
+
 /** The store-backed limiter: one store call per decision. */
 class StoreLimiter extends LimiterCore implements StoreRateLimiter {
   readonly store: RateLimitStore;
@@ -596,10 +609,15 @@ export function createRateLimiter(options: RateLimiterOptions & { readonly store
 export function createRateLimiter(options: RateLimiterOptions & { readonly store?: undefined }): RateLimiter;
 export function createRateLimiter(options: RateLimiterOptions): AnyRateLimiter;
 export function createRateLimiter(options: RateLimiterOptions): AnyRateLimiter {
-  if (typeof options === 'object' && options !== null) {
-    checkOptionKeys(OWNER, options, ['name', 'algorithm', 'limit', 'periodMs', 'burst', 'maxWaitMs', 'maxKeys', 'exactTime', 'store', 'clock', 'events']);
-  }
-  if (typeof options === 'object' && options !== null && options.store !== undefined) {
+  // Own properties only: a value set on Object.prototype is never an option.
+  options = readOptions(OWNER, options, ['name', 'algorithm', 'limit', 'periodMs', 'burst', 'maxWaitMs', 'maxKeys', 'exactTime', 'store', 'clock', 'events'], true);
+  if (options.store !== undefined) {
+    const store = options.store as unknown;
+    if (typeof store !== 'object' || store === null) {
+      throw new InvalidOptionsError(OWNER, 'store', store, 'a RateLimitStore (an object with apply and reset, e.g. redisStore(client)) or undefined');
+    }
+    checkFunction(OWNER, 'store.apply', (store as Partial<RateLimitStore>).apply);
+    checkFunction(OWNER, 'store.reset', (store as Partial<RateLimitStore>).reset);
     return new StoreLimiter(options as RateLimiterOptions & { readonly store: RateLimitStore });
   }
   return new MemoryLimiter(options);

@@ -1,4 +1,4 @@
-import { invoke, isContextAborted, toContext, toOutcome } from '@x/core';
+import { callError, invoke, isContextAborted, toContext, toOutcome } from '@x/core';
 import type { ExecuteOptions, ExecutionContext, Outcome, Policy, PolicyFn } from '@x/core';
 import { Decision } from './decision.js';
 import type { Failed } from './waiter.js';
@@ -64,6 +64,8 @@ export class LimiterPolicy implements Policy {
   }
 
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<T> {
+    const bad = callError('ratelimit.execute', fn, options);
+    if (bad !== undefined) return Promise.reject(bad);
     const ctx = toContext(options);
     if (isContextAborted(ctx)) return Promise.reject(ctx.signal.reason);
     const gate = this.#host.begin(this.#key, this.#cost, this.#maxWait, ctx.deadline, ctx, undefined, false);
@@ -73,6 +75,8 @@ export class LimiterPolicy implements Policy {
   }
 
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
+    const bad = callError('ratelimit.executeOutcome', fn, options);
+    if (bad !== undefined) return Promise.resolve({ ok: false, error: bad });
     const ctx = toContext(options);
     if (isContextAborted(ctx)) return Promise.resolve({ ok: false, error: ctx.signal.reason });
     const gate = this.#host.begin(this.#key, this.#cost, this.#maxWait, ctx.deadline, ctx, undefined, true);
