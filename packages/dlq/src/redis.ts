@@ -170,6 +170,7 @@ local out = {}
 for i = 1, #ARGV, 2 do
   ackdel(ARGV[i + 1])
   if redis.call('HGET', KEYS[3], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[3], ARGV[i]) -- acknowledged above: remove() need not do it again
     remove(ARGV[i])
     out[#out + 1] = 1
   else
