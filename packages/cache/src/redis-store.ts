@@ -1,0 +1,199 @@
+import { checkClock, checkEvents, checkInteger, checkString, readOptions } from '@x/core';
+import type { Clock, EventBus } from '@x/core';
+import { StoreCaller, StoreGuard, checkKeyPrefix, encodeKeyPart, storeGuardOptions } from '@x/core/store';
+import type { StoreClient, StoreResult } from '@x/core/store';
+import type { CacheStore, StoreWrite } from './types.js';
+
+/** A pipeline as ioredis returns it. */
+interface PipelineLike {
+  set(key: string, value: string, mode: 'PX', ms: number): PipelineLike;
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
+/**
+ * The part of an ioredis `Redis` or `Cluster` the cache store uses, typed structurally so
+ * `@x/cache/redis` never imports ioredis at runtime.
+ */
+export interface CacheRedisClient extends StoreClient {
+  get?(key: string): Promise<string | null>;
+  mget?(...keys: string[]): Promise<(string | null)[]>;
+  set?(key: string, value: string, mode: 'PX', ms: number): Promise<unknown>;
+  del?(...keys: string[]): Promise<number>;
+  incr?(key: string): Promise<number>;
+  pipeline?(): PipelineLike;
+}
+
+/** Options of {@link redisCacheStore}. */
+export interface RedisCacheStoreOptions {
+  /** Namespace of every key (`{<prefix>:v<version>:<encoded key>}`); no `{` or `}`. Default `'cache'`. */
+  readonly prefix?: string;
+  /** Name in events and in the cache's lock keys. Default: the prefix. */
+  readonly name?: string;
+  /** Deadline of each Redis call, ms (integer in [1, 60 000]). Default 200. */
+  readonly timeoutMs?: number;
+  /** How often the namespace version (bumped by `clear()`) is re-read in the background, ms (integer >= 1). Default 1 000. */
+  readonly versionCheckMs?: number;
+  /** Consecutive failures before Redis is skipped for `cooldownMs` (integer >= 1). Default 3. */
+  readonly failureThreshold?: number;
+  /** How long Redis is skipped before one probe, ms. Default 1 000. */
+  readonly cooldownMs?: number;
+  /** Use the cache's clock. Default `systemClock`. */
+  readonly clock?: Clock;
+  /** Where `cache.store_*` events go. Default `defaultEventBus()`. */
+  readonly events?: EventBus;
+}
+
+const OWNER = 'redisCacheStore';
+const KEYS = ['prefix', 'name', 'timeoutMs', 'versionCheckMs', 'failureThreshold', 'cooldownMs', 'clock', 'events'];
+const isArray = (reply: unknown): boolean => Array.isArray(reply);
+
+/** Turns a failed result into the rejection a store policy sees. */
+function unwrap<T>(result: StoreResult): T {
+  if (!result.ok) throw result.error;
+  return result.value as T;
+}
+
+class RedisCacheStore implements CacheStore {
+  readonly name: string;
+  readonly #caller: StoreCaller<CacheRedisClient>;
+  readonly #prefix: string;
+  readonly #cluster: boolean;
+  readonly #clock: Clock;
+  readonly #versionKey: string;
+  readonly #versionCheckMs: number;
+  #version: number | undefined = undefined;
+  #versionAt = 0;
+  #versionLoad: Promise<number> | undefined = undefined;
+
+  constructor(client: CacheRedisClient, options: RedisCacheStoreOptions | undefined) {
+    const o = readOptions<RedisCacheStoreOptions>(OWNER, options, KEYS);
+    this.#prefix = checkKeyPrefix(OWNER, 'prefix', o.prefix ?? 'cache');
+    this.name = o.name === undefined ? this.#prefix : checkString(OWNER, 'name', o.name);
+    const timeoutMs = checkInteger(OWNER, 'timeoutMs', o.timeoutMs ?? 200, { min: 1, max: 60_000 });
+    this.#versionCheckMs = checkInteger(OWNER, 'versionCheckMs', o.versionCheckMs ?? 1_000, { min: 1, max: 3_600_000 });
+    this.#clock = checkClock(OWNER, o.clock);
+    const events = checkEvents(OWNER, o.events);
+    const guard = new StoreGuard({ source: 'cache', name: this.name, mode: 'fallback', ...storeGuardOptions(OWNER, o), clock: this.#clock, events });
+    this.#caller = new StoreCaller<CacheRedisClient>(client, { owner: OWNER, timeoutMs, clock: this.#clock, guard });
+    this.#cluster = client.isCluster === true;
+    this.#versionKey = `{${this.#prefix}}:ns`;
+  }
+
+  /** The current namespace version: read once, then refreshed in the background every `versionCheckMs`. */
+  #namespace(): Promise<number> | number {
+    const version = this.#version;
+    if (version !== undefined) {
+      if (this.#clock.now() - this.#versionAt >= this.#versionCheckMs && this.#versionLoad === undefined) {
+        this.#loadVersion().then(undefined, () => undefined);
+      }
+      return version;
+    }
+    return this.#versionLoad ?? this.#loadVersion();
+  }
+
+  #loadVersion(): Promise<number> {
+    const load = this.#caller
+      .command((c) => (c.get as NonNullable<CacheRedisClient['get']>)(this.#versionKey))
+      .then((result) => {
+        const raw = unwrap<string | null>(result);
+        const version = raw === null ? 0 : Number(raw);
+        // A clear() from this process may have raced the read: never go back.
+        if (this.#version === undefined || version > this.#version) this.#version = Number.isSafeInteger(version) ? version : 0;
+        this.#versionAt = this.#clock.now();
+        return this.#version as number;
+      })
+      .finally(() => {
+        if (this.#versionLoad === load) this.#versionLoad = undefined;
+      });
+    this.#versionLoad = load;
+    return load;
+  }
+
+  namespaceChanged(): void {
+    this.#versionAt = 0;
+    this.#loadVersion().then(undefined, () => undefined);
+  }
+
+  #key(version: number, key: string): string {
+    return `{${this.#prefix}:v${version}:${encodeKeyPart(key)}}`;
+  }
+
+  async get(keys: readonly string[]): Promise<(string | undefined)[]> {
+    if (keys.length === 0) return [];
+    const version = await this.#namespace();
+    const ids = keys.map((key) => this.#key(version, key));
+    let result: StoreResult;
+    if (ids.length === 1) result = await this.#caller.command((c) => (c.get as NonNullable<CacheRedisClient['get']>)(ids[0] as string));
+    else if (!this.#cluster) result = await this.#caller.command((c) => (c.mget as NonNullable<CacheRedisClient['mget']>)(...ids), { accept: isArray });
+    // On a Cluster every key has its own slot: one GET each, sent together (one store call).
+    else result = await this.#caller.command((c) => Promise.all(ids.map((id) => (c.get as NonNullable<CacheRedisClient['get']>)(id))), { accept: isArray });
+    const reply = unwrap<string | null | (string | null)[]>(result);
+    const values = Array.isArray(reply) ? reply : [reply];
+    return values.map((v) => (typeof v === 'string' ? v : undefined));
+  }
+
+  async set(writes: readonly StoreWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const version = await this.#namespace();
+    const send = (c: CacheRedisClient, w: StoreWrite) => (c.set as NonNullable<CacheRedisClient['set']>)(this.#key(version, w.key), w.value, 'PX', Math.max(1, Math.ceil(w.ttlMs)));
+    let result: StoreResult;
+    if (writes.length === 1) result = await this.#caller.command((c) => send(c, writes[0] as StoreWrite));
+    else if (!this.#cluster && typeof this.#caller.client.pipeline === 'function') {
+      result = await this.#caller.command(async (c) => {
+        const pipeline = (c.pipeline as NonNullable<CacheRedisClient['pipeline']>)();
+        for (const w of writes) pipeline.set(this.#key(version, w.key), w.value, 'PX', Math.max(1, Math.ceil(w.ttlMs)));
+        const replies = await pipeline.exec();
+        const failed = replies?.find(([error]) => error !== null);
+        if (failed !== undefined) throw failed[0];
+        return replies;
+      });
+    } else result = await this.#caller.command((c) => Promise.all(writes.map((w) => send(c, w))));
+    unwrap(result);
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const version = await this.#namespace();
+    const ids = keys.map((key) => this.#key(version, key));
+    const del = (c: CacheRedisClient, ...some: string[]) => (c.del as NonNullable<CacheRedisClient['del']>)(...some);
+    const result =
+      ids.length === 1 || !this.#cluster
+        ? await this.#caller.command((c) => del(c, ...ids))
+        : await this.#caller.command((c) => Promise.all(ids.map((id) => del(c, id))));
+    unwrap(result);
+  }
+
+  async clear(): Promise<void> {
+    const result = await this.#caller.command((c) => (c.incr as NonNullable<CacheRedisClient['incr']>)(this.#versionKey));
+    const version = Number(unwrap(result));
+    if (Number.isSafeInteger(version) && (this.#version === undefined || version > this.#version)) this.#version = version;
+    this.#versionAt = this.#clock.now();
+  }
+}
+
+/**
+ * An L2 store on Redis (a `Redis` or a `Cluster` from ioredis). Entries live under
+ * `{<prefix>:v<version>:<encoded key>}` with a physical TTL of the entry's TTL plus its grace;
+ * keys are encoded losslessly (`encodeKeyPart`), so hostile keys can neither collide nor leave
+ * the prefix, and each key is its own hash tag (Cluster-safe). Batches are one `MGET`, one
+ * pipeline of `SET PX` or one `DEL` (on a Cluster: one command per key, sent together). `clear()`
+ * bumps the namespace version (`INCR`), never `KEYS`/`SCAN`; old entries expire by their TTL.
+ *
+ * Every call goes through `@x/core/store`: a deadline (`timeoutMs`), a guard that skips Redis
+ * after `failureThreshold` consecutive failures for `cooldownMs` (events `cache.store_error`,
+ * `cache.store_degraded`, `cache.store_recovered`), no offline queueing, and a connecting client
+ * waited for within the deadline. A failed call rejects, so the cache's `storePolicy` sees it.
+ *
+ * @example
+ * ```ts
+ * import Redis from 'ioredis';
+ * import { createCache } from '@x/cache';
+ * import { redisCacheStore } from '@x/cache/redis';
+ *
+ * const redis = new Redis({ enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+ * const cache = createCache<User>({ name: 'users', l2: redisCacheStore(redis, { prefix: 'users', timeoutMs: 100 }) });
+ * ```
+ */
+export function redisCacheStore(redis: CacheRedisClient, options?: RedisCacheStoreOptions): CacheStore {
+  return new RedisCacheStore(redis, options);
+}
