@@ -649,6 +649,9 @@ describe('collectMetrics', () => {
     await caught;
     bus.emit({ type: 'lock.store_error', source: 'lock', name: 'redis', time: 0 } as unknown as XEvent);
     bus.track('bloom', 'f', { stats: () => ({ items: 1, capacity: 10, falsePositives: 2 }) }); // @x/bloom's stats() shape
+    const dlqTotals = { recorded: 1, attempts: 1, succeeded: 0, dead: 1, revived: 0, dropped: { rejected: 1 } };
+    bus.track('dlq', 'd', { snapshot: { pending: 1, inFlight: 0, dead: 1, oldestPendingAgeMs: 5, oldestDeadAgeMs: 5, totals: dlqTotals } }); // @x/dlq's snapshot shape
+    bus.emit({ type: 'dlq.store_error', source: 'dlq', name: 'redis', time: 0 } as unknown as XEvent);
     const registered = registry.getMetricsAsArray().map((m) => (m as unknown as { name: string }).name.replace(/^x_/, ''));
     expect(new Set(registered)).toEqual(new Set(METRIC_SUFFIXES));
   });
@@ -695,6 +698,9 @@ describe('collectMetrics', () => {
     bus.emit({ type: 'lock.acquired', source: 'lock', name: 'l', time: 0, waitedMs: 3 } as unknown as XEvent);
     bus.emit({ type: 'lock.store_error', source: 'lock', name: 'redis', time: 0 } as unknown as XEvent);
     bus.track('bloom', 'f', { stats: () => ({ items: 1, capacity: 10, falsePositives: 2 }) }); // @x/bloom's stats() shape
+    const dlqTotals = { recorded: 1, attempts: 1, succeeded: 0, dead: 1, revived: 0, dropped: { rejected: 1 } };
+    bus.track('dlq', 'd', { snapshot: { pending: 1, inFlight: 0, dead: 1, oldestPendingAgeMs: 5, oldestDeadAgeMs: 5, totals: dlqTotals } }); // @x/dlq's snapshot shape
+    bus.emit({ type: 'dlq.store_error', source: 'dlq', name: 'redis', time: 0 } as unknown as XEvent);
 
     const samples = await scrape(registry);
     const missing: string[] = [];

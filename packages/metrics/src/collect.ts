@@ -7,6 +7,7 @@ import type { MetricBuckets } from './families.js';
 import { bloomSource } from './sources/bloom.js';
 import { breakerSource } from './sources/breaker.js';
 import { bulkheadSource } from './sources/bulkhead.js';
+import { dlqSource } from './sources/dlq.js';
 import { healthSource } from './sources/health.js';
 import { lockSource } from './sources/lock.js';
 import { ratelimitSource } from './sources/ratelimit.js';
@@ -15,7 +16,7 @@ import { timeoutSource } from './sources/timeout.js';
 import type { AnyEvent, Source, SourceMetrics } from './sources/types.js';
 
 /** The packages the exporter knows. */
-const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource, lockSource, bloomSource];
+const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource, lockSource, bloomSource, dlqSource];
 const BY_NAME = new Map(SOURCES.map((source) => [source.source, source]));
 
 /** Options of {@link collectMetrics}. */
@@ -250,4 +251,13 @@ export const METRIC_SUFFIXES: readonly string[] = [
   'bloom_filter_items',
   'bloom_filter_capacity',
   'bloom_filter_false_positives_total',
+  'dlq_failed_operations_total',
+  'dlq_retried_operations_total',
+  'dlq_succeeded_operations_total',
+  'dlq_dead_operations_total',
+  'dlq_redriven_operations_total',
+  'dlq_dropped_operations_total',
+  'dlq_current_queue_size',
+  'dlq_oldest_item_age_seconds',
+  'dlq_store_errors_total',
 ];
