@@ -1,4 +1,4 @@
-import { checkClock, checkEvents, checkInteger, checkNumber, checkOneOf, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock, trackInstance } from '@x/core';
+import { checkClock, checkEvents, checkInteger, checkNumber, checkOneOf, readOptions, checkString, defaultEventBus, InvalidOptionsError, systemClock, trackInstance } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import type { BurnRateSeverity } from './events.js';
 import { allowedErrors, CountRatio, decimalFraction } from './exact.js';
@@ -284,7 +284,7 @@ function checkWindows(value: unknown, buckets: number): readonly BurnRateWindow[
   return Object.freeze(
     value.map((entry: unknown, i): BurnRateWindow => {
       const path = `windows[${i}]`;
-      checkOptionKeys(OWNER, entry, WINDOW_KEYS, true);
+      entry = readOptions(OWNER, entry as object, WINDOW_KEYS, true);
       const w = entry as Record<string, unknown>;
       const severity = checkOneOf(OWNER, `${path}.severity`, w.severity, SEVERITIES);
       const longWindowMs = checkDuration(OWNER, `${path}.longWindowMs`, w.longWindowMs);
@@ -315,7 +315,7 @@ function checkWindows(value: unknown, buckets: number): readonly BurnRateWindow[
  * ```
  */
 export function createBurnRateMonitor(options: BurnRateMonitorOptions): BurnRateMonitor {
-  checkOptionKeys(OWNER, options, KNOWN, true);
+  options = readOptions(OWNER, options, KNOWN, true);
   const name = checkString(OWNER, 'name', or(options.name, 'burn-rate'));
   const slo = checkSlo(OWNER, options.slo);
   const buckets = checkInteger(OWNER, 'bucketsPerWindow', or(options.bucketsPerWindow, 60), { min: 1, max: 10_000 });

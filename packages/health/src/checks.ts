@@ -1,4 +1,4 @@
-import { checkBoolean, checkFunction, checkInteger, checkNumber, checkOptionKeys, checkString, InvalidOptionsError, MAX_TIMER_MS } from '@x/core';
+import { checkBoolean, checkFunction, checkInteger, checkNumber, readOptions, checkString, InvalidOptionsError, MAX_TIMER_MS } from '@x/core';
 import { HealthCheckFailedError, ThresholdError } from './errors.js';
 import type { HealthCheckResult, HealthState } from './events.js';
 import { checkDuration, or } from './options.js';
@@ -135,7 +135,7 @@ export class CheckEntry {
   #historyPassed = 0;
 
   constructor(owner: string, definition: unknown, defaults: CheckDefaults) {
-    checkOptionKeys(owner, definition, KNOWN, true);
+    definition = readOptions(owner, definition as object, KNOWN, true);
     const d = definition as Record<string, unknown>;
     this.name = checkString(owner, 'name', d.name);
     this.critical = checkBoolean(owner, 'critical', or(d.critical, true));

@@ -1,4 +1,4 @@
-import { checkClock, checkEvents, checkInteger, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, systemClock, trackInstance } from '@x/core';
+import { checkClock, checkEvents, checkInteger, readOptions, checkString, defaultEventBus, InvalidOptionsError, systemClock, trackInstance } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import type { ErrorBudgetFigures } from './events.js';
 import { allowedErrors, CountRatio } from './exact.js';
@@ -284,7 +284,7 @@ export function resolveBucketMs(owner: string, windowMs: number, bucketMs: unkno
  * ```
  */
 export function createErrorBudget(options: ErrorBudgetOptions): ErrorBudget {
-  checkOptionKeys(OWNER, options, KNOWN, true);
+  options = readOptions(OWNER, options, KNOWN, true);
   const name = checkString(OWNER, 'name', or(options.name, 'error-budget'));
   const slo = checkSlo(OWNER, options.slo);
   const windowMs = checkDuration(OWNER, 'windowMs', or(options.windowMs, DEFAULT_WINDOW_MS));

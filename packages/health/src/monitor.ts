@@ -1,4 +1,4 @@
-import { checkBoolean, checkClock, checkEvents, checkInteger, checkOptionKeys, checkString, defaultEventBus, InvalidOptionsError, MAX_TIMER_MS, systemClock, trackInstance, unrefTimer } from '@x/core';
+import { checkBoolean, checkClock, checkEvents, checkInteger, readOptions, checkString, defaultEventBus, InvalidOptionsError, MAX_TIMER_MS, systemClock, trackInstance, unrefTimer } from '@x/core';
 import type { Clock, EventBus, TimerHandle } from '@x/core';
 import { CheckEntry } from './checks.js';
 import type { CheckDefaults, CheckOutcome, HealthCheckDefinition, HealthCheckStatus } from './checks.js';
@@ -393,7 +393,7 @@ function abortError(message: string): unknown {
  * ```
  */
 export function createHealthMonitor(options?: HealthMonitorOptions): HealthMonitor {
-  checkOptionKeys(OWNER, options, KNOWN);
+  options = readOptions(OWNER, options, KNOWN);
   const o = options ?? {};
   const name = checkString(OWNER, 'name', or(o.name, 'health'));
   const intervalMs = checkDuration(OWNER, 'intervalMs', or(o.intervalMs, 10_000), MAX_TIMER_MS);
