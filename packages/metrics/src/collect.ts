@@ -1,4 +1,4 @@
-import { InvalidOptionsError, checkBoolean, checkEvents, checkOptionKeys, checkString } from '@x/core';
+import { InvalidOptionsError, checkBoolean, checkEvents, readOptions, checkString } from '@x/core';
 import type { EventBus, XEvent } from '@x/core';
 import { register as globalRegistry } from 'prom-client';
 import type { Registry } from 'prom-client';
@@ -74,7 +74,7 @@ const active = new WeakMap<Registry, Set<string>>();
  */
 export function collectMetrics(options: CollectMetricsOptions = {}): MetricsCollector {
   // Every option is checked before the registry/prefix pair is reserved.
-  checkOptionKeys('collectMetrics', options, ['registry', 'prefix', 'bus', 'buckets', 'durations']);
+  options = readOptions('collectMetrics', options, ['registry', 'prefix', 'bus', 'buckets', 'durations']);
   const registry = checkRegistry(options.registry);
   const prefix = options.prefix ?? 'x';
   if (prefix !== '') checkString('collectMetrics', 'prefix', prefix);
