@@ -26,8 +26,11 @@ for (const [subpath, target] of Object.entries(pkg.exports ?? {})) {
   const source = target?.['@x/source'];
   if (typeof source !== 'string' || !existsSync(join(dir, source))) problem(`exports["${subpath}"]["@x/source"] must point to an existing source file`);
 }
+// @x/resilience is the one package that exists to assemble the others (BRIEF §2): it alone may
+// depend on them.
+const assembles = pkg.name === '@x/resilience';
 for (const [dep, range] of Object.entries(pkg.dependencies ?? {})) {
-  if (dep.startsWith('@x/') && dep !== '@x/core') problem(`depends on ${dep}: feature packages may only depend on @x/core (accept other packages' instances as options)`);
+  if (dep.startsWith('@x/') && dep !== '@x/core' && !assembles) problem(`depends on ${dep}: feature packages may only depend on @x/core (accept other packages' instances as options)`);
   if (dep === '@x/core' && range !== 'workspace:^') problem('@x/core must be a "workspace:^" dependency');
 }
 for (const file of ['README.md', 'CHANGELOG.md']) if (!existsSync(join(dir, file))) problem(`${file} is missing`);
