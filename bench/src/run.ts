@@ -25,6 +25,7 @@ import { rows as bulkheadRows } from './cases/bulkhead.js';
 import { rows as ratelimitRows } from './cases/ratelimit.js';
 import { rows as bloomRows } from './cases/bloom.js';
 import { rows as dlqRows } from './cases/dlq.js';
+import { rows as lockRows } from './cases/lock.js';
 
 type RowFactory = (packages: Packages) => Row | Promise<Row>;
 const ROWS: readonly [string, RowFactory][] = [
@@ -41,6 +42,7 @@ const ROWS: readonly [string, RowFactory][] = [
   ...ratelimitRows,
   ...bloomRows,
   ...dlqRows,
+  ...lockRows,
   ['metrics-overhead', metricsOverhead],
   ['metrics-overhead-durations', metricsOverheadWithDurations],
 ];

@@ -196,8 +196,8 @@ export class LeaseImpl implements Lease {
     }
     if (this.#state !== HELD) return false;
     if (answer === 'extended') {
-      const validUntil = start + length - locker.store.drift(length);
-      if (validUntil > this.validUntil) this.validUntil = validUntil;
+      // The store now expires it `length` from its receipt, even if that is sooner than before.
+      this.validUntil = start + length - locker.store.drift(length);
       if (background || this.#auto) this.#extendAt = this.#nextExtension(locker.clock.now());
       locker.extended(this, this.validUntil - locker.clock.now());
       if (this.#timer !== undefined || this.#controller !== undefined || this.#auto) this.#arm();
@@ -297,16 +297,16 @@ export class LeaseImpl implements Lease {
     } catch {
       pending = 'unavailable';
     }
-    if (!isThenable(pending)) return this.#finish(this.#verdict(pending), wasHeld);
+    if (!isThenable(pending)) return this.#finish(this.#verdict(pending, now), wasHeld);
     return pending.then(
-      (answer) => this.#finish(this.#verdict(answer), wasHeld),
-      () => this.#finish(this.#verdict('unavailable'), wasHeld),
+      (answer) => this.#finish(this.#verdict(answer, locker.clock.now()), wasHeld),
+      () => this.#finish(this.#verdict('unavailable', locker.clock.now()), wasHeld),
     );
   }
 
   /** A lease whose validity ran out is `'expired'` whatever the store says (it may lag behind). */
-  #verdict(answer: LockStoreRelease): ReleaseResult {
-    if (this.#locker.clock.now() >= this.validUntil) return 'expired';
+  #verdict(answer: LockStoreRelease, now: number): ReleaseResult {
+    if (now >= this.validUntil) return 'expired';
     return answer === 'released' ? 'released' : answer === 'expired' ? 'expired' : 'unconfirmed';
   }
 

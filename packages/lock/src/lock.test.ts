@@ -290,6 +290,16 @@ describe('createLock on the memory store', () => {
     expect(store.log).not.toContain('release:start');
   });
 
+  it('extending to a shorter length shortens the validity too (the store expires it sooner)', async () => {
+    const lock = createLock({ clock, ttlMs: 200 });
+    const lease = (await lock.tryLock('k')) as Lease;
+    expect(await lease.extend(1)).toBe(true);
+    expect(lease.remainingMs()).toBe(1);
+    await clock.advance(1);
+    expect(lease.remainingMs()).toBe(0);
+    expect(await lock.tryLock('k')).not.toBeNull();
+  });
+
   it('extension and release never race: release waits for the extension in flight', async () => {
     const store = new ScriptedStore();
     const lock = createLock({ clock, events: bus, store, ttlMs: 300 });
@@ -388,7 +398,7 @@ describe('createLock on the memory store', () => {
           }
         },
       ),
-      { numRuns: 150 },
+      { numRuns: 400 },
     );
   });
 });

@@ -1,7 +1,7 @@
 import { checkClock, checkEvents, checkInteger, checkNumber, checkString } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import { StoreCaller, StoreGuard, checkKeyPrefix, encodeKeyPart, storeGuardOptions } from '@x/core/store';
-import type { StoreClient, StoreResult } from '@x/core/store';
+import type { StoreClient, StoreResult, StoreScript } from '@x/core/store';
 import { ACQUIRE_LOCK, ACQUIRE_SLOT, EXTEND_LOCK, EXTEND_SLOT, RELEASE_LOCK, RELEASE_SLOT, tagOf } from './redis-scripts.js';
 import type { LockStoreRequest } from './store.js';
 
@@ -81,15 +81,42 @@ export function commonSettings(owner: string, o: RedisStoreCommonOptions, defaul
   };
 }
 
-const isPair = (reply: unknown): boolean => Array.isArray(reply) && reply.length === 2 && typeof reply[0] === 'number' && typeof reply[1] === 'number';
-const isFlag = (reply: unknown): boolean => reply === 0 || reply === 1;
-const ACCEPT_PAIR = { accept: isPair };
-const ACCEPT_FLAG = { accept: isFlag };
+/** Most leases one batched script call serves (bounds how long one script holds Redis). */
+const MAX_BATCH = 128;
+
+/** One lease's part of a script call. */
+interface Entry {
+  readonly keys: readonly string[];
+  readonly args: readonly (string | number)[];
+  resolve(result: StoreResult, index: number): void;
+}
+
+/**
+ * Requests for one script made in the same tick, sent as one call when the client is not a
+ * Cluster (on a Cluster every call keeps to its own hash slot).
+ */
+class Batch {
+  entries: Entry[] = [];
+  constructor(
+    readonly node: RedisNode,
+    readonly script: StoreScript,
+    /** Reply values per lease: 2 for acquire ({status, value}), 1 for extend and release. */
+    readonly width: number,
+  ) {}
+
+  readonly flush = (): void => {
+    const entries = this.entries;
+    this.entries = [];
+    for (let from = 0; from < entries.length; from += MAX_BATCH) this.node.send(this, entries.slice(from, from + MAX_BATCH));
+  };
+}
 
 /** @internal One Redis server (or Cluster) behind its own deadline and guard. */
 export class RedisNode {
   readonly caller: StoreCaller;
   readonly prefix: string;
+  readonly #cluster: boolean;
+  readonly #batches = new Map<StoreScript, Batch>();
 
   constructor(owner: string, client: LockRedisClient, settings: CommonSettings, guardName: string) {
     const guard = new StoreGuard({
@@ -103,6 +130,7 @@ export class RedisNode {
     });
     this.caller = new StoreCaller(client, { owner, timeoutMs: settings.timeoutMs, clock: settings.clock, guard });
     this.prefix = settings.prefix;
+    this.#cluster = client.isCluster === true;
   }
 
   #keys(request: LockStoreRequest): [string, string] {
@@ -110,25 +138,56 @@ export class RedisNode {
     return [request.limit === undefined ? `${tag}:m` : `${tag}:s`, `${tag}:f`];
   }
 
+  #run(script: StoreScript, width: number, keys: readonly string[], args: readonly (string | number)[]): Promise<StoreResult | { ok: true; value: unknown[] }> {
+    return new Promise((resolve) => {
+      const entry: Entry = {
+        keys,
+        args,
+        resolve: (result, index) => resolve(result.ok ? { ok: true, value: (result.value as unknown[]).slice(index * width, index * width + width) } : result),
+      };
+      let batch = this.#batches.get(script);
+      if (batch === undefined) {
+        batch = new Batch(this, script, width);
+        this.#batches.set(script, batch);
+      }
+      batch.entries.push(entry);
+      if (this.#cluster) batch.flush();
+      else if (batch.entries.length === 1) queueMicrotask(batch.flush);
+    });
+  }
+
+  /** @internal Sends one call for `entries` and hands each its part of the reply. */
+  send(batch: Batch, entries: readonly Entry[]): void {
+    const keys: string[] = [];
+    const args: (string | number)[] = [];
+    for (const entry of entries) {
+      keys.push(...entry.keys);
+      args.push(...entry.args);
+    }
+    const expected = entries.length * batch.width;
+    const accept = (reply: unknown): boolean => Array.isArray(reply) && reply.length === expected && reply.every((v) => typeof v === 'number');
+    void this.caller.script(batch.script, keys, args, { accept }).then((result) => {
+      for (let i = 0; i < entries.length; i++) (entries[i] as Entry).resolve(result, i);
+    });
+  }
+
   acquire(request: LockStoreRequest, proposal: string): Promise<NodeGrant> {
     const keys = this.#keys(request);
     const call =
       request.limit === undefined
-        ? this.caller.script(ACQUIRE_LOCK, keys, [request.token, request.ttlMs, proposal], ACCEPT_PAIR)
-        : this.caller.script(ACQUIRE_SLOT, keys, [request.token, request.ttlMs, proposal, request.limit], ACCEPT_PAIR);
+        ? this.#run(ACQUIRE_LOCK, 2, keys, [request.token, request.ttlMs, proposal])
+        : this.#run(ACQUIRE_SLOT, 2, keys, [request.token, request.ttlMs, proposal, request.limit]);
     return call.then(toGrant);
   }
 
   extend(request: LockStoreRequest): Promise<NodeAnswer> {
     const [key] = this.#keys(request);
-    const script = request.limit === undefined ? EXTEND_LOCK : EXTEND_SLOT;
-    return this.caller.script(script, [key], [request.token, request.ttlMs], ACCEPT_FLAG).then(toAnswer);
+    return this.#run(request.limit === undefined ? EXTEND_LOCK : EXTEND_SLOT, 1, [key], [request.token, request.ttlMs]).then(toAnswer);
   }
 
   release(request: LockStoreRequest): Promise<NodeAnswer> {
     const [key] = this.#keys(request);
-    const script = request.limit === undefined ? RELEASE_LOCK : RELEASE_SLOT;
-    return this.caller.script(script, [key], [request.token], ACCEPT_FLAG).then(toAnswer);
+    return this.#run(request.limit === undefined ? RELEASE_LOCK : RELEASE_SLOT, 1, [key], [request.token]).then(toAnswer);
   }
 }
 
@@ -142,7 +201,7 @@ function toGrant(result: StoreResult): NodeGrant {
 
 function toAnswer(result: StoreResult): NodeAnswer {
   if (!result.ok) return { kind: 'failed', error: result.error, timedOut: result.timedOut };
-  return result.value === 1 ? 'yes' : 'no';
+  return (result.value as unknown[])[0] === 1 ? 'yes' : 'no';
 }
 
 /** @internal Short text for a failed node call, for error details. */

@@ -33,63 +33,111 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
-/** KEYS: lock, fence. ARGV: token, ttl ms, proposal. Reply {1, fence} | {0, pttl} (held) | {2, last fence} (proposal too low). */
+// Each script serves one lease or a batch: requests made in the same tick on one (non-Cluster)
+// connection share one call. KEYS and ARGV hold one group per lease; the reply holds one group
+// per lease, in order.
+
+/** Per lease: KEYS lock, fence; ARGV token, ttl ms, proposal. Reply per lease: 1, fence | 0, pttl (held) | 2, last fence (proposal too low). */
 export const ACQUIRE_LOCK = defineScript(`${FENCE}
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return {0, redis.call('PTTL', KEYS[1])} end
-local f, last = fence(KEYS[2], ARGV[3])
-if not f then return {2, last} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {1, f}
+local out = {}
+for i = 1, #KEYS / 2 do
+  local lock, fk, token = KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 * i - 2]
+  local holder = redis.call('GET', lock)
+  if holder and holder ~= token then
+    out[#out + 1] = 0
+    out[#out + 1] = redis.call('PTTL', lock)
+  else
+    local f, last = fence(fk, ARGV[3 * i])
+    if f then
+      redis.call('SET', lock, token, 'PX', ARGV[3 * i - 1])
+      out[#out + 1] = 1
+      out[#out + 1] = f
+    else
+      out[#out + 1] = 2
+      out[#out + 1] = last
+    end
+  end
+end
+return out
 `);
 
-/** KEYS: lock. ARGV: token, ttl ms. Reply 1 (extended) | 0 (not this token's). */
+/** Per lease: KEYS lock; ARGV token, ttl ms. Reply per lease: 1 (extended) | 0 (not this token's). */
 export const EXTEND_LOCK = defineScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[2 * i - 1] then out[i] = redis.call('PEXPIRE', KEYS[i], ARGV[2 * i]) else out[i] = 0 end
+end
+return out
 `);
 
-/** KEYS: lock. ARGV: token. Reply 1 (deleted) | 0 (not this token's). */
+/** Per lease: KEYS lock; ARGV token. Reply per lease: 1 (deleted) | 0 (not this token's). */
 export const RELEASE_LOCK = defineScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i] then out[i] = redis.call('DEL', KEYS[i]) else out[i] = 0 end
+end
+return out
 `);
 
 // Semaphores: a sorted set of tokens scored by their expiry in the server's time (never a
 // client's clock), so holders on machines with skewed clocks still expire when they should.
 
-/** KEYS: slots, fence. ARGV: token, ttl ms, proposal, limit. Reply as ACQUIRE_LOCK; {0, ms until the first slot frees}. */
+/** Per lease: KEYS slots, fence; ARGV token, ttl ms, proposal, limit. Reply as ACQUIRE_LOCK; 0, ms until the first slot frees. */
 export const ACQUIRE_SLOT = defineScript(`${FENCE}${NOW}
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local ttl = tonumber(ARGV[2])
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, tonumber(first[2]) - now}
+local out = {}
+for i = 1, #KEYS / 2 do
+  local set, fk, token = KEYS[2 * i - 1], KEYS[2 * i], ARGV[4 * i - 3]
+  local ttl = tonumber(ARGV[4 * i - 2])
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
+  if not redis.call('ZSCORE', set, token) and redis.call('ZCARD', set) >= tonumber(ARGV[4 * i]) then
+    local first = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
+    out[#out + 1] = 0
+    out[#out + 1] = tonumber(first[2]) - now
+  else
+    local f, last = fence(fk, ARGV[4 * i - 1])
+    if f then
+      redis.call('ZADD', set, string.format('%.0f', now + ttl), token)
+      if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, ttl) end
+      out[#out + 1] = 1
+      out[#out + 1] = f
+    else
+      out[#out + 1] = 2
+      out[#out + 1] = last
+    end
+  end
 end
-local f, last = fence(KEYS[2], ARGV[3])
-if not f then return {2, last} end
-redis.call('ZADD', KEYS[1], string.format('%.0f', now + ttl), ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-return {1, f}
+return out
 `);
 
-/** KEYS: slots. ARGV: token, ttl ms. Reply 1 | 0. */
+/** Per lease: KEYS slots; ARGV token, ttl ms. Reply per lease: 1 | 0. */
 export const EXTEND_SLOT = defineScript(`${NOW}
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-local ttl = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], 'XX', string.format('%.0f', now + ttl), ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-return 1
+local out = {}
+for i = 1, #KEYS do
+  local set, token, ttl = KEYS[i], ARGV[2 * i - 1], tonumber(ARGV[2 * i])
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
+  if redis.call('ZSCORE', set, token) then
+    redis.call('ZADD', set, 'XX', string.format('%.0f', now + ttl), token)
+    if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, ttl) end
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
 `);
 
-/** KEYS: slots. ARGV: token. Reply 1 (removed while valid) | 0. */
+/** Per lease: KEYS slots; ARGV token. Reply per lease: 1 (removed while valid) | 0. */
 export const RELEASE_SLOT = defineScript(`${NOW}
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score then return 0 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-if tonumber(score) > now then return 1 end
-return 0
+local out = {}
+for i = 1, #KEYS do
+  local score = redis.call('ZSCORE', KEYS[i], ARGV[i])
+  out[i] = 0
+  if score then
+    redis.call('ZREM', KEYS[i], ARGV[i])
+    if tonumber(score) > now then out[i] = 1 end
+  end
+end
+return out
 `);
 
 /** `{<prefix>:<encoded key>}`: the hash tag of every key of one lock. */

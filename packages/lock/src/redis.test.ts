@@ -63,6 +63,34 @@ describe.skipIf(!available)('redisLockStore on one Redis', () => {
     await redis.del(`{${prefix}:job}:f`);
   });
 
+  it('requests made in the same tick share one script call per operation (one Redis, not a Cluster)', async () => {
+    const prefix = ownPrefix();
+    let calls = 0;
+    const counting = new Proxy(redis, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if ((property === 'evalsha' || property === 'eval') && typeof value === 'function') {
+          return (...args: unknown[]) => {
+            calls++;
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        }
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const lock = createLock({ store: redisLockStore(counting, { prefix }), ttlMs: 5_000 });
+    const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
+    await lock.tryLock('warm').then((l) => l?.release()); // loads the scripts
+    calls = 0;
+    const leases = await Promise.all([...keys, 'k0'].map((k) => lock.tryLock(k)));
+    expect(leases.filter((l) => l !== null)).toHaveLength(200); // k0 twice in one batch: one grant
+    expect(calls).toBe(2); // 201 requests in batches of at most 128
+    expect(new Set(leases.filter((l): l is Lease => l !== null).map((l) => l.key)).size).toBe(200);
+    calls = 0;
+    expect(new Set(await Promise.all(leases.map((l) => l?.release())))).toEqual(new Set(['released', undefined]));
+    expect(calls).toBe(2);
+  });
+
   it('a lease that expired in Redis: extend loses it, release says expired, the next fence is higher', async () => {
     const prefix = ownPrefix();
     const lock = createLock({ store: redisLockStore(redis, { prefix }), ttlMs: 60 });
