@@ -1,3 +1,5 @@
+import { InvalidOptionsError } from './errors.js';
+
 /**
  * Fields every event carries, whatever package emitted it. Durations in payloads are in
  * milliseconds; exporters convert to their own units.
@@ -120,6 +122,7 @@ export interface EventBusOptions {
 }
 
 type AnyListener = (event: XEvent) => unknown;
+const hasOwn = Object.prototype.hasOwnProperty;
 const EMPTY: readonly AnyListener[] = [];
 
 /**
@@ -136,7 +139,12 @@ const EMPTY: readonly AnyListener[] = [];
 export function createEventBus(options: EventBusOptions = {}): EventBus {
   const byType = new Map<string, readonly AnyListener[]>();
   let wildcard: readonly AnyListener[] = EMPTY;
-  const onUnhandled = options.onUnhandledListenerError ?? reportToConsole;
+  // Own properties only (a value set on Object.prototype is never an option), checked at once.
+  const given = hasOwn.call(options, 'onUnhandledListenerError') ? options.onUnhandledListenerError : undefined;
+  if (given !== undefined && typeof given !== 'function') {
+    throw new InvalidOptionsError('createEventBus', 'onUnhandledListenerError', given, 'a function (error, event) => void');
+  }
+  const onUnhandled = given ?? reportToConsole;
 
   function deliver(listeners: readonly AnyListener[], event: XEvent): void {
     for (let i = 0; i < listeners.length; i++) {

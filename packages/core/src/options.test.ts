@@ -222,3 +222,20 @@ describe('readOptions', () => {
     expect(() => readOptions('createLimiter', { limt: 5 }, ['limit'])).toThrow(/limt/);
   });
 });
+
+describe('core factories read own properties only (issue 11, defect 4)', () => {
+  it('createEventBus and createVirtualClock ignore values set on Object.prototype', () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.onUnhandledListenerError = 'not a function';
+    proto.now = 'not a number';
+    try {
+      expect(() => createEventBus()).not.toThrow();
+      expect(createVirtualClock().now()).toBe(Date.UTC(2026, 0, 1));
+    } finally {
+      delete proto.onUnhandledListenerError;
+      delete proto.now;
+    }
+    expect(() => createEventBus({ onUnhandledListenerError: 5 as never })).toThrow(/onUnhandledListenerError/);
+    expect(() => createVirtualClock({ now: NaN })).toThrow(/createVirtualClock: option "now"/);
+  });
+});

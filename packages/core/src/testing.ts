@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from './clock.js';
+import { checkNumber, readOptions } from './options.js';
 
 /**
  * A clock that only moves when told to. Every `@x/*` package accepts it as `clock`, so tests run
@@ -109,8 +110,9 @@ export interface VirtualClockOptions {
  * await clock.advance(1_000); // now half-open, without waiting a second
  * ```
  */
-export function createVirtualClock(options: VirtualClockOptions = {}): VirtualClock {
-  let now = options.now ?? Date.UTC(2026, 0, 1);
+export function createVirtualClock(options?: VirtualClockOptions): VirtualClock {
+  const o = readOptions('createVirtualClock', options, ['now']);
+  let now = o.now === undefined ? Date.UTC(2026, 0, 1) : checkNumber('createVirtualClock', 'now', o.now);
   let seq = 0;
   let live = 0;
   const queue = new TimerQueue();
