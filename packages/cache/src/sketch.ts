@@ -32,7 +32,8 @@ export class FrequencySketch {
 
   constructor(capacity: number) {
     let width = 16;
-    while (width < capacity && width < 1 << 24) width <<= 1;
+    // Four counters per row per slot: collisions between a scan and the popular keys stay rare.
+    while (width < capacity * 4 && width < 1 << 26) width <<= 1;
     this.#width = width;
     this.#shift = 32 - Math.log2(width);
     this.#table = new Uint8Array(width * 4);
