@@ -165,7 +165,7 @@ async function startServer(): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
   const child = spawn(process.env['REDIS_SERVER'] ?? 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const probe = client(port);
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 400; i++) {
     try {
       await probe.connect();
       probe.disconnect();
