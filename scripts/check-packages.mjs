@@ -4,6 +4,8 @@
 //   1. publint --strict
 //   2. @arethetypeswrong/cli (node16 profile: CJS + ESM consumers, bundlers)
 //   3. the main entry, with every chunk it imports, contains no node:, ioredis or prom-client import
+//   4. the packed package.json names no unshipped file (no `@x/source` condition) and has
+//      repository/homepage/bugs; the tarball has a LICENSE
 // Needs a prior `pnpm build`. Exits non-zero if any package fails.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -56,6 +58,12 @@ for (const name of packages) {
     } catch (error) {
       problems.push(`attw:\n${error.stdout}${error.stderr}`);
     }
+    const packed = JSON.parse(run('tar', ['-xzf', tarball, '-O', 'package/package.json'], root));
+    const listing = run('tar', ['-tzf', tarball], root).split('\n');
+    if (JSON.stringify(packed.exports).includes('@x/source')) problems.push('packed package.json: exports still has the @x/source condition (src/ is not shipped)');
+    if ('publishConfig' in packed && 'exports' in packed.publishConfig) problems.push('packed package.json: publishConfig.exports was not applied');
+    for (const field of ['repository', 'homepage', 'bugs']) if (packed[field] === undefined) problems.push(`packed package.json: no ${field}`);
+    if (!listing.includes('package/LICENSE')) problems.push('tarball: no LICENSE');
     const mainEntry = join(dir, pkg.exports['.'].import.default);
     for (const file of reachable(mainEntry)) {
       const text = readFileSync(file, 'utf8');
@@ -69,7 +77,7 @@ for (const name of packages) {
     failed++;
     console.error(`✗ ${pkg.name}\n  ${problems.join('\n  ')}`);
   } else {
-    console.log(`✓ ${pkg.name}: publint, attw (node16), isomorphic main entry`);
+    console.log(`✓ ${pkg.name}: publint, attw (node16), isomorphic main entry, packed manifest and LICENSE`);
   }
 }
 rmSync(packDir, { recursive: true, force: true });

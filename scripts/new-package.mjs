@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Scaffolds packages/<name> with the layout, manifest and configs every @x package shares.
 // Usage: node scripts/new-package.mjs <name> "<one-line description>" [subpath ...]
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { syncManifest } from './sync-manifests.mjs';
 
 const [name, description, ...subpaths] = process.argv.slice(2);
 if (!name || !description) {
@@ -25,7 +26,9 @@ const exportsMap = { '.': entry('index') };
 for (const sub of subpaths) exportsMap[`./${sub}`] = entry(sub);
 exportsMap['./package.json'] = './package.json';
 
-const manifest = {
+// `syncManifest` adds repository/homepage/bugs and `publishConfig.exports` (the exports without
+// the in-repo `@x/source` condition, which would point at unshipped src/ files once packed).
+const manifest = syncManifest({
   name: `@x/${name}`,
   version: '0.0.0',
   description,
@@ -46,7 +49,7 @@ const manifest = {
     lint: 'node ../../scripts/lint-package.mjs',
   },
   dependencies: { '@x/core': 'workspace:^' },
-};
+}, name);
 const write = (file, text) => writeFileSync(join(dir, file), text);
 write('package.json', `${JSON.stringify(manifest, null, 2)}\n`);
 write(
@@ -62,5 +65,6 @@ write('tsup.config.ts', `import { packageBuild } from '../../tsup.base';\n\nexpo
 write('vitest.config.ts', `import { packageProject } from '../../vitest.shared';\n\nexport default packageProject('${name}');\n`);
 write('README.md', `# @x/${name}\n\n${description}\n`);
 write('CHANGELOG.md', `# @x/${name}\n`);
+copyFileSync('LICENSE', join(dir, 'LICENSE'));
 write('src/index.ts', 'export {};\n');
 console.log(`created ${dir}`);
