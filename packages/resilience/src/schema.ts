@@ -38,6 +38,8 @@ export type SchemaNode =
 /** An object with a fixed set of keys (every other key is refused, with a suggestion). */
 export interface ObjectNode {
   readonly type: 'object';
+  /** Set on shared definitions: the JSON Schema puts them under `$defs` once and refers to them. */
+  readonly id?: string;
   readonly fields: Readonly<Record<string, SchemaNode>>;
   readonly required?: readonly string[];
   readonly doc?: string;
@@ -90,6 +92,7 @@ const window: SchemaNode = {
 /** Circuit breaker settings (`@x/breaker`). */
 export const BREAKER: ObjectNode = {
   type: 'object',
+  id: 'breaker',
   doc: 'Circuit breaker (@x/breaker).',
   fields: {
     failure_threshold: int(1, 1_000_000, 'Open after this many failures in a row.'),
@@ -109,6 +112,7 @@ export const BREAKER: ObjectNode = {
 /** Retry settings (`@x/retry`). */
 export const RETRY: ObjectNode = {
   type: 'object',
+  id: 'retry',
   doc: 'Retry with backoff (@x/retry). Give max_attempts (the first call included) or max_retries (retries after it), not both.',
   fields: {
     max_attempts: int(1, 1_000, 'Calls in total, the first one included (3 = one call and up to two retries).'),
@@ -135,6 +139,7 @@ export const RETRY: ObjectNode = {
 /** Timeout settings (`@x/timeout`), per attempt. */
 export const TIMEOUT_OBJECT: ObjectNode = {
   type: 'object',
+  id: 'timeout',
   doc: 'Timeout of each attempt (@x/timeout).',
   fields: {
     duration: duration(true, 'Time each attempt may take.'),
@@ -153,6 +158,7 @@ export const TIMEOUT: SchemaNode = {
 /** Bulkhead settings (`@x/bulkhead`). */
 export const BULKHEAD: ObjectNode = {
   type: 'object',
+  id: 'bulkhead',
   doc: 'Concurrency limit with a bounded queue (@x/bulkhead).',
   fields: {
     max_concurrent: int(1, undefined, 'Calls allowed to run at once.'),
@@ -165,6 +171,7 @@ export const BULKHEAD: ObjectNode = {
 /** Rate limiter settings (`@x/ratelimit`). */
 export const RATE_LIMIT: ObjectNode = {
   type: 'object',
+  id: 'rate_limit',
   doc: 'Rate limit (@x/ratelimit): limit per period, in memory or on Redis.',
   fields: {
     limit: int(1, 1_000_000_000, 'Calls admitted per period.'),
@@ -181,6 +188,7 @@ export const RATE_LIMIT: ObjectNode = {
 /** Error budget settings (`@x/health`). */
 export const ERROR_BUDGET: ObjectNode = {
   type: 'object',
+  id: 'error_budget',
   doc: 'SLO error budget (@x/health).',
   fields: {
     slo: { type: 'number', min: 0, max: 1, minExclusive: true, maxExclusive: true, doc: 'The SLO target, e.g. 0.999.' },
@@ -239,6 +247,7 @@ const policyOrRef = (node: SchemaNode, kind: string): SchemaNode => ({
 /** One operation: the policies `execute(name, fn)` runs through. */
 export const OPERATION: ObjectNode = {
   type: 'object',
+  id: 'operation',
   doc: 'An operation: what `execute(name, fn)` runs `fn` through.',
   fields: {
     order: {
@@ -393,11 +402,14 @@ const DRAFT = 'https://json-schema.org/draft/2020-12/schema';
  * ```
  */
 export function resilienceJsonSchema(): Record<string, unknown> {
+  const defs: Record<string, unknown> = {};
+  const root = toJsonSchema(RESILIENCE_CONFIG, defs);
   return {
     $schema: DRAFT,
     $id: 'https://x.dev/schemas/resilience.schema.json',
     title: '@x/resilience configuration',
-    ...toJsonSchema(RESILIENCE_CONFIG),
+    ...root,
+    $defs: Object.fromEntries(Object.entries(defs).sort(([a], [b]) => a.localeCompare(b))),
   };
 }
 
@@ -409,12 +421,21 @@ export function resilienceJsonSchema(): Record<string, unknown> {
  * toJsonSchema(BULKHEAD).properties; // { max_concurrent: {...}, ... }
  * ```
  */
-export function toJsonSchema(node: SchemaNode): Record<string, unknown> {
+export function toJsonSchema(node: SchemaNode, defs?: Record<string, unknown>): Record<string, unknown> {
+  if (defs !== undefined && node.type === 'object' && node.id !== undefined) {
+    if (!Object.prototype.hasOwnProperty.call(defs, node.id)) {
+      defs[node.id] = {}; // reserved first: a definition that refers to itself stops here
+      const { id: _id, ...inline } = node;
+      defs[node.id] = toJsonSchema(inline, defs);
+    }
+    return { $ref: `#/$defs/${node.id}` };
+  }
   const doc = node.doc === undefined ? {} : { description: node.doc };
+  const sub = (child: SchemaNode) => toJsonSchema(child, defs);
   switch (node.type) {
     case 'object': {
       const properties: Record<string, unknown> = {};
-      for (const [key, child] of Object.entries(node.fields)) properties[key] = toJsonSchema(child);
+      for (const [key, child] of Object.entries(node.fields)) properties[key] = sub(child);
       return {
         ...doc,
         type: 'object',
@@ -424,7 +445,7 @@ export function toJsonSchema(node: SchemaNode): Record<string, unknown> {
       };
     }
     case 'map':
-      return { ...doc, type: 'object', propertyNames: { minLength: 1 }, additionalProperties: toJsonSchema(node.values) };
+      return { ...doc, type: 'object', propertyNames: { minLength: 1 }, additionalProperties: sub(node.values) };
     case 'integer':
       return { ...doc, type: 'integer', ...(node.min !== undefined && { minimum: node.min }), ...(node.max !== undefined && { maximum: node.max }) };
     case 'number':
@@ -452,11 +473,11 @@ export function toJsonSchema(node: SchemaNode): Record<string, unknown> {
       return {
         ...doc,
         type: 'array',
-        items: toJsonSchema(node.items),
+        items: sub(node.items),
         ...(node.unique && { uniqueItems: true }),
         ...(node.minItems !== undefined && { minItems: node.minItems }),
       };
     case 'anyOf':
-      return { ...doc, anyOf: node.options.map(toJsonSchema) };
+      return { ...doc, anyOf: node.options.map(sub) };
   }
 }
