@@ -64,16 +64,16 @@ describe.skipIf(!toolsInstalled())('redisBloomFilter when Redis fails', () => {
     try {
       const has = await settleTime(present.has('never-added'));
       expect(has.value).toBe(true);
-      expect(has.ms).toBeLessThan(150 + 100);
+      expect(has.ms).toBeLessThan(150 + 200);
       const many = await settleTime(present.hasMany(['never-1', 'never-2', 'a']));
       expect(many.value).toEqual([true, true, true]);
-      expect(many.ms).toBeLessThan(150 + 100);
+      expect(many.ms).toBeLessThan(150 + 200);
       const thrown = await settleTime(strict.has('never-added'));
       expect(isXError(thrown.error, 'BLOOM_STORE_UNAVAILABLE')).toBe(true);
-      expect(thrown.ms).toBeLessThan(150 + 100);
+      expect(thrown.ms).toBeLessThan(150 + 200);
       const add = await settleTime(present.add('z'));
       expect(isXError(add.error, 'BLOOM_STORE_UNAVAILABLE')).toBe(true);
-      expect(add.ms).toBeLessThan(150 + 100);
+      expect(add.ms).toBeLessThan(150 + 200);
       expect(isXError((await settleTime(present.addMany(['y', 'z']))).error, 'BLOOM_STORE_UNAVAILABLE')).toBe(true);
     } finally {
       proxy.resume();
@@ -96,7 +96,7 @@ describe.skipIf(!toolsInstalled())('redisBloomFilter when Redis fails', () => {
       expect(skipped.ms).toBeLessThan(250);
       const fast = await settleTime(present.has('x'));
       expect(fast.value).toBe(true);
-      expect(fast.ms).toBeLessThan(20);
+      expect(fast.ms).toBeLessThan(50);
       expect(seen.some((e) => e.type === 'bloom.store_degraded' && e.name === 'present')).toBe(true);
     } finally {
       await server.start();
