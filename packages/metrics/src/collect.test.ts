@@ -652,6 +652,10 @@ describe('collectMetrics', () => {
     const dlqTotals = { recorded: 1, attempts: 1, succeeded: 0, dead: 1, revived: 0, dropped: { rejected: 1 } };
     bus.track('dlq', 'd', { snapshot: { pending: 1, inFlight: 0, dead: 1, oldestPendingAgeMs: 5, oldestDeadAgeMs: 5, totals: dlqTotals } }); // @x/dlq's snapshot shape
     bus.emit({ type: 'dlq.store_error', source: 'dlq', name: 'redis', time: 0 } as unknown as XEvent);
+    const cacheStats = { operations: { get: { hit: 1 } }, hitRatio: 1, l1: { entries: 1, bytes: 1 }, singleFlightJoins: 0, bus: { gaps: 0 }, filter: { skipped: 0, falsePositives: 0 }, writeBehind: { written: 0, coalesced: 0, deadLettered: 0, lost: 0 } };
+    bus.track('cache', 'c', { stats: () => cacheStats }); // @x/cache's stats() shape
+    bus.emit({ type: 'cache.operation', source: 'cache', name: 'c', time: 0, operation: 'get', status: 'hit', durationMs: 1 } as unknown as XEvent);
+    bus.emit({ type: 'cache.store_error', source: 'cache', name: 'redis', time: 0 } as unknown as XEvent);
     const registered = registry.getMetricsAsArray().map((m) => (m as unknown as { name: string }).name.replace(/^x_/, ''));
     expect(new Set(registered)).toEqual(new Set(METRIC_SUFFIXES));
   });
@@ -701,6 +705,10 @@ describe('collectMetrics', () => {
     const dlqTotals = { recorded: 1, attempts: 1, succeeded: 0, dead: 1, revived: 0, dropped: { rejected: 1 } };
     bus.track('dlq', 'd', { snapshot: { pending: 1, inFlight: 0, dead: 1, oldestPendingAgeMs: 5, oldestDeadAgeMs: 5, totals: dlqTotals } }); // @x/dlq's snapshot shape
     bus.emit({ type: 'dlq.store_error', source: 'dlq', name: 'redis', time: 0 } as unknown as XEvent);
+    const cacheStats = { operations: { get: { hit: 1 } }, hitRatio: 1, l1: { entries: 1, bytes: 1 }, singleFlightJoins: 0, bus: { gaps: 0 }, filter: { skipped: 0, falsePositives: 0 }, writeBehind: { written: 0, coalesced: 0, deadLettered: 0, lost: 0 } };
+    bus.track('cache', 'c', { stats: () => cacheStats }); // @x/cache's stats() shape
+    bus.emit({ type: 'cache.operation', source: 'cache', name: 'c', time: 0, operation: 'get', status: 'hit', durationMs: 1 } as unknown as XEvent);
+    bus.emit({ type: 'cache.store_error', source: 'cache', name: 'redis', time: 0 } as unknown as XEvent);
 
     const samples = await scrape(registry);
     const missing: string[] = [];

@@ -7,6 +7,7 @@ import type { MetricBuckets } from './families.js';
 import { bloomSource } from './sources/bloom.js';
 import { breakerSource } from './sources/breaker.js';
 import { bulkheadSource } from './sources/bulkhead.js';
+import { cacheSource } from './sources/cache.js';
 import { dlqSource } from './sources/dlq.js';
 import { healthSource } from './sources/health.js';
 import { lockSource } from './sources/lock.js';
@@ -16,7 +17,7 @@ import { timeoutSource } from './sources/timeout.js';
 import type { AnyEvent, Source, SourceMetrics } from './sources/types.js';
 
 /** The packages the exporter knows. */
-const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource, lockSource, bloomSource, dlqSource];
+const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource, lockSource, bloomSource, dlqSource, cacheSource];
 const BY_NAME = new Map(SOURCES.map((source) => [source.source, source]));
 
 /** Options of {@link collectMetrics}. */
@@ -260,4 +261,14 @@ export const METRIC_SUFFIXES: readonly string[] = [
   'dlq_current_queue_size',
   'dlq_oldest_item_age_seconds',
   'dlq_store_errors_total',
+  'cache_operations_total',
+  'cache_local_entries',
+  'cache_local_bytes',
+  'cache_hit_ratio',
+  'cache_single_flight_joins_total',
+  'cache_bus_gaps_total',
+  'cache_filter_total',
+  'cache_write_behind_total',
+  'cache_operation_duration_seconds',
+  'cache_store_errors_total',
 ];
