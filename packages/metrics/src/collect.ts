@@ -4,6 +4,8 @@ import { register as globalRegistry } from 'prom-client';
 import type { Registry } from 'prom-client';
 import { Families, resolveBuckets } from './families.js';
 import type { MetricBuckets } from './families.js';
+import { familyName, namingScheme, prefixed } from './naming.js';
+import type { NamingId } from './naming.js';
 import { bloomSource } from './sources/bloom.js';
 import { breakerSource } from './sources/breaker.js';
 import { bulkheadSource } from './sources/bulkhead.js';
@@ -17,7 +19,7 @@ import { timeoutSource } from './sources/timeout.js';
 import type { AnyEvent, Source, SourceMetrics } from './sources/types.js';
 
 /** The packages the exporter knows. */
-const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource, lockSource, bloomSource, dlqSource, cacheSource];
+const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource, lockSource, bloomSource, dlqSource];
 const BY_NAME = new Map(SOURCES.map((source) => [source.source, source]));
 
 /** Options of {@link collectMetrics}. */
@@ -39,6 +41,13 @@ export interface CollectMetricsOptions {
    * time). With it, each breaker call reads the clock twice and builds an event, about 150 ns.
    */
   readonly durations?: boolean;
+  /**
+   * Series names and labels to produce: `'x'` (default, prefix `x`), `'dwcp'` (DWCP's exact
+   * series, prefix `dwcp`) or `'go-cachex'` (go-cachex's: no prefix, breakers labelled by
+   * `component`, plus `circuit_breaker_failures_total` / `circuit_breaker_successes_total`). A
+   * `prefix` given too replaces the naming's default prefix.
+   */
+  readonly naming?: NamingId;
 }
 
 /** What {@link collectMetrics} returns. */
@@ -75,9 +84,10 @@ const active = new WeakMap<Registry, Set<string>>();
  */
 export function collectMetrics(options: CollectMetricsOptions = {}): MetricsCollector {
   // Every option is checked before the registry/prefix pair is reserved.
-  options = readOptions('collectMetrics', options, ['registry', 'prefix', 'bus', 'buckets', 'durations']);
+  options = readOptions('collectMetrics', options, ['registry', 'prefix', 'bus', 'buckets', 'durations', 'naming']);
   const registry = checkRegistry(options.registry);
-  const prefix = options.prefix ?? 'x';
+  const naming = namingScheme(options.naming ?? 'x');
+  const prefix = options.prefix ?? naming.defaultPrefix;
   if (prefix !== '') checkString('collectMetrics', 'prefix', prefix);
   if (!/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
     throw new InvalidOptionsError('collectMetrics', 'prefix', prefix, 'a Prometheus name prefix matching [a-zA-Z_:][a-zA-Z0-9_:]*');
@@ -98,7 +108,7 @@ export function collectMetrics(options: CollectMetricsOptions = {}): MetricsColl
   prefixes.add(prefix);
   active.set(registry, prefixes);
 
-  const families = new Families(registry, prefix, bus, buckets, durations);
+  const families = new Families(registry, prefix, bus, buckets, durations, naming);
   const unsubscribers: Array<() => void> = [];
   const release = () => {
     for (const off of unsubscribers.splice(0)) off();
@@ -154,7 +164,20 @@ function start(
     }
   };
 
-  if (typeof bus.tracked === 'function') for (const { source } of bus.tracked()) ensure(source);
+  // Born at 0: the series an instance's events will feed exist before its first event.
+  const lookup = (source: string, name: string) => () =>
+    (typeof bus.tracked === 'function' ? bus.tracked(source) : []).filter((t) => t.name === name).map((t) => t.instance);
+  const born = (source: string, name: string): void => {
+    const metrics = ensure(source);
+    if (metrics?.onTracked === undefined) return;
+    try {
+      const onTracked = metrics.onTracked.bind(metrics);
+      families.birth(source, name, () => onTracked(name, lookup(source, name)));
+    } catch {
+      exporterErrors.value++;
+    }
+  };
+  if (typeof bus.tracked === 'function') for (const { source, name } of bus.tracked()) born(source, name);
   // Only the types the exporter records: a package skips building events nobody listens to.
   const subscribe = bus.on as (type: string, listener: (event: XEvent) => void) => () => void;
   unsubscribers.push(
@@ -164,7 +187,7 @@ function start(
     }),
     bus.on('core.instance_tracked', (event) => {
       try {
-        ensure(event.instanceSource);
+        born(event.instanceSource, event.name);
       } catch {
         exporterErrors.value++;
       }
@@ -206,10 +229,15 @@ function checkRegistry(value: unknown): Registry {
  * @example
  * ```ts
  * metricNames('shop').includes('shop_circuit_breaker_state'); // true
+ * metricNames(undefined, 'go-cachex').includes('circuit_breaker_failures_total'); // true
  * ```
  */
-export function metricNames(prefix = 'x'): string[] {
-  return METRIC_SUFFIXES.map((suffix) => (prefix === '' ? suffix : `${prefix}_${suffix}`));
+export function metricNames(prefix?: string, naming: NamingId = 'x'): string[] {
+  const scheme = namingScheme(naming, 'metricNames');
+  const p = prefix ?? scheme.defaultPrefix;
+  const names = METRIC_SUFFIXES.map((suffix) => prefixed(p, familyName(scheme, suffix)));
+  for (const derived of scheme.derived) names.push(prefixed(p, derived.name));
+  return names;
 }
 
 /**
@@ -239,12 +267,14 @@ export const METRIC_SUFFIXES: readonly string[] = [
   'ratelimit_store_errors_total',
   'ratelimit_store_degraded_total',
   'health_check_status',
+  'health_check_critical',
   'error_budget_remaining',
   'error_budget_consumed',
   'error_budget_exhausted_total',
   'health_check_duration_seconds',
   'health_check_total',
   'burn_rate_alerts_total',
+  'burn_rate_alert_firing',
   'lock_held',
   'lock_lost_total',
   'lock_acquire_duration_seconds',

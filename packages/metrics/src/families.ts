@@ -1,6 +1,8 @@
 import { InvalidOptionsError } from '@x/core';
 import type { EventBus, TrackedInstance } from '@x/core';
 import type { Registry } from 'prom-client';
+import { familyName, namingScheme, prefixed } from './naming.js';
+import type { Naming } from './naming.js';
 
 /** Histogram buckets, in seconds, per kind of measurement. */
 export interface MetricBuckets {
@@ -87,6 +89,11 @@ interface RegistryMetric {
 export interface CounterCell {
   readonly labels: Labels;
   value: number;
+  /**
+   * Set on a series born at 0 for a tracked instance: while it is still 0 it is exported only as
+   * long as an instance of that name is alive, so short-lived instances leave nothing behind.
+   */
+  readonly alive?: () => boolean;
 }
 
 /** A histogram series: call `observe(seconds)`. */
@@ -118,43 +125,136 @@ abstract class Family<C> implements RegistryMetric {
   abstract readonly type: 'counter' | 'gauge' | 'histogram';
   readonly aggregator = 'sum' as const;
   protected readonly cells = new Map<string, C>();
+  /** Label renames of the naming in use (`null` drops a label); undefined: labels as recorded. */
+  #labels: Readonly<Record<string, string | null>> | undefined;
 
   constructor(
     readonly name: string,
     readonly help: string,
   ) {}
 
-  protected abstract values(): Value[];
+  /**
+   * The series as recorded. `silent`: a second read in the same scrape (a derived family's), which
+   * must not count read errors again.
+   */
+  protected abstract values(silent?: boolean): Value[];
   abstract reset(): void;
 
   /** Whether `get()` reads the values only after the other families of a scrape were read. */
   protected readonly readsLast: boolean = false;
+  /** How series that coincide once a label is dropped are combined (gauges override it). */
+  protected get combine(): GaugeMerge {
+    return 'sum';
+  }
+
+  /** Applies a naming's label renames to every series this family exports. */
+  renameLabels(labels: Readonly<Record<string, string | null>> | undefined): void {
+    this.#labels = labels;
+  }
+
+  /** The series with the naming's labels applied, for a derived family. */
+  snapshot(): Value[] {
+    return this.values(true);
+  }
 
   async get() {
     // prom-client calls every family's get() before awaiting any: the event-fed families yield once,
     // so the computed ones have run and a read error they count shows in this very scrape.
     if (this.readsLast) await undefined;
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.values() };
+    const values = this.values();
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values: this.#labels === undefined ? values : relabel(values, this.#labels, this.combine),
+    };
   }
+}
+
+/** Renames and drops labels; series that then share a name and label set are combined. */
+function relabel(values: readonly Value[], renames: Readonly<Record<string, string | null>>, combine: GaugeMerge): Value[] {
+  const merged = new Map<string, { labels: Labels; value: number; metricName?: string }>();
+  for (const { labels, value, metricName } of values) {
+    const out: Record<string, string> = {};
+    for (const [label, v] of Object.entries(labels)) {
+      const to = Object.prototype.hasOwnProperty.call(renames, label) ? renames[label] : label;
+      if (to !== null && to !== undefined) out[to] = v;
+    }
+    const key = `${metricName ?? ''}\u0000${labelKey(out)}`;
+    const seen = merged.get(key);
+    if (seen === undefined) merged.set(key, metricName === undefined ? { labels: out, value } : { labels: out, value, metricName });
+    else seen.value = combine === 'sum' ? seen.value + value : combine === 'max' ? Math.max(seen.value, value) : Math.min(seen.value, value);
+  }
+  return [...merged.values()];
+}
+
+/**
+ * A family that exists only under some naming (go-cachex's `circuit_breaker_failures_total`):
+ * the series of another family that match `where`, without the `where` labels.
+ */
+class DerivedFamily extends Family<never> {
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly #from: Family<unknown>;
+  readonly #where: Readonly<Record<string, string>>;
+  protected override readonly readsLast = true;
+
+  constructor(name: string, help: string, from: Family<unknown>, where: Readonly<Record<string, string>>) {
+    super(name, help);
+    this.type = from.type;
+    this.#from = from;
+    this.#where = where;
+  }
+
+  protected values(): Value[] {
+    const out: Value[] = [];
+    for (const { labels, value, metricName } of this.#from.snapshot()) {
+      if (!Object.entries(this.#where).every(([k, v]) => labels[k] === v)) continue;
+      const kept: Record<string, string> = {};
+      for (const [k, v] of Object.entries(labels)) if (!Object.prototype.hasOwnProperty.call(this.#where, k)) kept[k] = v;
+      out.push(metricName === undefined ? { labels: kept, value } : { labels: kept, value, metricName: this.name + metricName.slice(this.#from.name.length) });
+    }
+    return out;
+  }
+
+  reset(): void {}
 }
 
 /** A counter family; sources keep the cells they update, so an event costs an increment. */
 export class CounterFamily extends Family<CounterCell> {
   readonly type = 'counter' as const;
   protected override readonly readsLast = true;
+  readonly #births: () => (() => boolean) | undefined;
 
-  /** The series for `key` (any string unique per label set), created with `labels` on first use. */
+  constructor(name: string, help: string, births: () => (() => boolean) | undefined = () => undefined) {
+    super(name, help);
+    this.#births = births;
+  }
+
+  /** The series for `key` if it exists. */
+  existing(key: string): CounterCell | undefined {
+    return this.cells.get(key);
+  }
+
+  /** The series for `key` (any string unique per label set), created with `labels` at 0 on first use. */
   cell(key: string, labels: Labels): CounterCell {
     let cell = this.cells.get(key);
     if (cell === undefined) {
-      cell = { labels, value: 0 };
+      const alive = this.#births();
+      cell = alive === undefined ? { labels, value: 0 } : { labels, value: 0, alive };
       this.cells.set(key, cell);
     }
     return cell;
   }
 
   protected values(): Value[] {
-    return [...this.cells.values()].map((cell) => ({ labels: cell.labels, value: cell.value }));
+    const values: Value[] = [];
+    for (const [key, cell] of this.cells) {
+      // Born at 0 for an instance that is gone, and never incremented: forget it.
+      if (cell.value === 0 && cell.alive !== undefined && !cell.alive()) this.cells.delete(key);
+      else values.push({ labels: cell.labels, value: cell.value });
+    }
+    return values;
   }
 
   reset(): void {
@@ -245,12 +345,12 @@ abstract class ComputedFamily extends Family<never> {
   }
 
   /** The live instances, each with its samples (`undefined` when reading it threw). */
-  protected readAll(): Array<{ readonly instance: object; readonly samples: Sample[] | undefined }> {
+  protected readAll(silent = false): Array<{ readonly instance: object; readonly samples: Sample[] | undefined }> {
     let instances: TrackedInstance[];
     try {
       instances = [...this.#instances()];
     } catch {
-      this.#onError();
+      if (!silent) this.#onError();
       return [];
     }
     return instances.map((tracked) => {
@@ -260,7 +360,7 @@ abstract class ComputedFamily extends Family<never> {
           if (typeof value === 'number' && !Number.isNaN(value)) samples.push({ labels, value });
         });
       } catch {
-        this.#onError();
+        if (!silent) this.#onError();
         return { instance: tracked.instance, samples: undefined };
       }
       return { instance: tracked.instance, samples };
@@ -280,9 +380,13 @@ export class ComputedGaugeFamily extends ComputedFamily {
     this.#merge = merge;
   }
 
-  protected values(): Value[] {
+  protected override get combine(): GaugeMerge {
+    return this.#merge;
+  }
+
+  protected values(silent = false): Value[] {
     const merged = new Map<string, { labels: Labels; value: number }>();
-    for (const { samples } of this.readAll()) {
+    for (const { samples } of this.readAll(silent)) {
       for (const { labels, value } of samples ?? []) {
         const key = labelKey(labels);
         const seen = merged.get(key);
@@ -310,9 +414,9 @@ export class ComputedCounterFamily extends ComputedFamily {
   /** Per label set: the exported, never-decreasing value. */
   readonly #totals = new Map<string, { readonly labels: Labels; value: number }>();
 
-  protected values(): Value[] {
+  protected values(silent = false): Value[] {
     const live = new Map<string, { readonly labels: Labels; value: number }>();
-    for (const { instance, samples } of this.readAll()) {
+    for (const { instance, samples } of this.readAll(silent)) {
       let last = this.#lastSeen.get(instance);
       if (samples === undefined) {
         // Unreadable this time: what it contributed before still stands, unchanged.
@@ -353,6 +457,7 @@ export class Families {
   readonly #registry: Registry;
   readonly #prefix: string;
   readonly #bus: EventBus;
+  readonly #naming: Naming;
   readonly #names: string[] = [];
   readonly buckets: MetricBuckets;
   /** Whether call durations are recorded (it makes every observed call read the clock twice). */
@@ -360,30 +465,67 @@ export class Families {
   /** Called when a tracked instance cannot be read at scrape time (counted, never thrown). */
   onReadError: () => void = () => {};
 
-  constructor(registry: Registry, prefix: string, bus: EventBus, buckets: MetricBuckets, durations: boolean) {
+  constructor(registry: Registry, prefix: string, bus: EventBus, buckets: MetricBuckets, durations: boolean, naming: Naming = namingScheme('x')) {
     this.#registry = registry;
     this.#prefix = prefix;
     this.#bus = bus;
     this.buckets = buckets;
     this.durations = durations;
+    this.#naming = naming;
   }
 
+  /** The exported name of the family `suffix` (this package's name): prefixed, renamed by the naming in use. */
   name(suffix: string): string {
-    return this.#prefix === '' ? suffix : `${this.#prefix}_${suffix}`;
+    return prefixed(this.#prefix, familyName(this.#naming, suffix));
   }
 
   counter(suffix: string, help: string): CounterFamily {
-    return this.#register(new CounterFamily(this.name(suffix), help));
+    return this.#register(new CounterFamily(this.name(suffix), help, () => this.#birthLiveness), suffix);
+  }
+
+  #birthLiveness: (() => boolean) | undefined;
+  #live: Map<string, Set<string>> | undefined;
+
+  /**
+   * Runs a source's born-at-0 hook for the instance `name` of `source`: the counter series it
+   * creates are exported at 0 only while an instance of that name is alive.
+   */
+  birth(source: string, name: string, create: () => void): void {
+    const previous = this.#birthLiveness;
+    this.#birthLiveness = () => this.#isLive(source, name);
+    try {
+      create();
+    } finally {
+      this.#birthLiveness = previous;
+    }
+  }
+
+  /** Whether a tracked instance `name` of `source` is alive; the answer is reused for one scrape (one microtask turn). */
+  #isLive(source: string, name: string): boolean {
+    let live = this.#live;
+    if (live === undefined) {
+      live = new Map();
+      const bus = this.#bus;
+      for (const t of typeof bus.tracked === 'function' ? bus.tracked() : []) {
+        let names = live.get(t.source);
+        if (names === undefined) live.set(t.source, (names = new Set()));
+        names.add(t.name);
+      }
+      this.#live = live;
+      queueMicrotask(() => (this.#live = undefined));
+    }
+    return live.get(source)?.has(name) === true;
   }
 
   histogram(suffix: string, help: string, buckets: readonly number[]): HistogramFamily {
-    return this.#register(new HistogramFamily(this.name(suffix), help, buckets));
+    return this.#register(new HistogramFamily(this.name(suffix), help, buckets), suffix);
   }
 
   /** A gauge read at scrape time from each live instance of `source`; see {@link GaugeMerge}. */
   gauge<L extends string>(suffix: string, help: string, source: string, merge: GaugeMerge, read: ReadInstance<L>): ComputedGaugeFamily {
     return this.#register(
       new ComputedGaugeFamily(this.name(suffix), help, merge, this.#tracked(source), read as ReadInstance<string>, () => this.onReadError()),
+      suffix,
     );
   }
 
@@ -391,6 +533,7 @@ export class Families {
   computedCounter<L extends string>(suffix: string, help: string, source: string, read: ReadInstance<L>): ComputedCounterFamily {
     return this.#register(
       new ComputedCounterFamily(this.name(suffix), help, this.#tracked(source), read as ReadInstance<string>, () => this.onReadError()),
+      suffix,
     );
   }
 
@@ -417,7 +560,20 @@ export class Families {
     return () => (typeof bus.tracked === 'function' ? bus.tracked(source) : []);
   }
 
-  #register<M extends Family<unknown>>(metric: M): M {
+  #register<M extends Family<unknown>>(metric: M, suffix: string): M {
+    const labels = this.#naming.families[suffix]?.labels;
+    metric.renameLabels(labels);
+    this.#add(metric);
+    for (const derived of this.#naming.derived) {
+      if (derived.from !== suffix) continue;
+      const view = new DerivedFamily(prefixed(this.#prefix, derived.name), derived.help, metric, derived.where);
+      view.renameLabels(labels);
+      this.#add(view);
+    }
+    return metric;
+  }
+
+  #add(metric: Family<unknown>): void {
     try {
       // prom-client's registerMetric is typed for its own classes; ours has the shape it reads.
       this.#registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
@@ -431,6 +587,5 @@ export class Families {
       );
     }
     this.#names.push(metric.name);
-    return metric;
   }
 }

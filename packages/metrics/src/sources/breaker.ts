@@ -1,8 +1,23 @@
 import type { Source } from './types.js';
-import { perName, seconds, text } from './types.js';
+import { labelledCells, perName, seconds, text } from './types.js';
 
-/** Gauge values of `circuit_breaker_state`: isolated (forced open) reports as open. */
-const STATE_VALUE: Record<string, number> = { closed: 0, half_open: 1, open: 2, isolated: 2 };
+/**
+ * Gauge values of `circuit_breaker_state`: isolated (forced open) reports as open; disabled and
+ * metrics-only breakers let every call through, as closed ones do.
+ */
+const STATE_VALUE: Record<string, number> = { closed: 0, half_open: 1, open: 2, isolated: 2, disabled: 0, metrics_only: 0 };
+
+/**
+ * The transitions of the automatic state machine, born at 0 for every tracked breaker: an alert on
+ * `increase(…{to_state="open"}[15m])` then counts the very first open. Forced transitions
+ * (isolate, disable) appear on first use.
+ */
+const TRANSITIONS: ReadonlyArray<readonly [string, string]> = [
+  ['closed', 'open'],
+  ['open', 'half_open'],
+  ['half_open', 'open'],
+  ['half_open', 'closed'],
+];
 
 interface BreakerLike {
   stats(): { readonly totals: { readonly successes: number; readonly failures: number; readonly rejected: number } };
@@ -38,7 +53,11 @@ export const breakerSource: Source = {
         set({ name, result: 'rejected' }, totals.rejected);
       },
     );
-    const changes = families.counter('circuit_breaker_state_changes_total', 'Circuit breaker state transitions.');
+    const changes = labelledCells(families.counter('circuit_breaker_state_changes_total', 'Circuit breaker state transitions.'), [
+      'name',
+      'from_state',
+      'to_state',
+    ]);
     const duration = families.durations
       ? families.histogram(
           'circuit_breaker_request_duration_seconds',
@@ -48,6 +67,9 @@ export const breakerSource: Source = {
       : undefined;
     const durations = perName((name) => duration?.cell(name, { name }));
     return {
+      onTracked(name) {
+        for (const [from, to] of TRANSITIONS) changes(name, from, to);
+      },
       onEvent(event) {
         switch (event.type) {
           case 'breaker.success':
@@ -55,9 +77,7 @@ export const breakerSource: Source = {
             durations(event.name)?.observe(seconds(event.durationMs));
             break;
           case 'breaker.state_change': {
-            const from = text(event.from);
-            const to = text(event.to);
-            changes.cell(`${event.name}\0${from}\0${to}`, { name: event.name, from_state: from, to_state: to }).value++;
+            changes(event.name, text(event.from), text(event.to)).value++;
             break;
           }
         }

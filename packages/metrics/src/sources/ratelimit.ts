@@ -1,4 +1,5 @@
 import type { Source } from './types.js';
+import { labelledCells } from './types.js';
 
 interface LimiterLike {
   stats(): { readonly allowed: number; readonly rejected: Readonly<Record<string, number>> };
@@ -25,12 +26,24 @@ export const ratelimitSource: Source = {
       },
     );
     // Store events carry the store's name (`redisStore({ name })`), on the bus given to the store.
-    const storeErrors = families.counter('ratelimit_store_errors_total', 'Rate limiter store calls that failed or timed out, by store.');
-    const degraded = families.counter('ratelimit_store_degraded_total', 'Times a rate limiter store was bypassed after repeated failures, by store.');
+    const storeErrors = labelledCells(families.counter('ratelimit_store_errors_total', 'Rate limiter store calls that failed or timed out, by store.'), ['store']);
+    const degraded = labelledCells(
+      families.counter('ratelimit_store_degraded_total', 'Times a rate limiter store was bypassed after repeated failures, by store.'),
+      ['store'],
+    );
     return {
+      // Born at 0: a limiter on a named store (`redisStore({ name })`) gets that store's series, so
+      // the first degradation is an increase Prometheus sees.
+      onTracked(_name, instances) {
+        for (const instance of instances()) {
+          const store = (instance as { store?: { name?: unknown } }).store?.name;
+          if (typeof store !== 'string') continue;
+          storeErrors(store);
+          degraded(store);
+        }
+      },
       onEvent(event) {
-        const family = event.type === 'ratelimit.store_error' ? storeErrors : degraded;
-        family.cell(event.name, { store: event.name }).value++;
+        (event.type === 'ratelimit.store_error' ? storeErrors : degraded)(event.name).value++;
       },
     };
   },
