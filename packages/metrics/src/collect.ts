@@ -19,7 +19,7 @@ import { timeoutSource } from './sources/timeout.js';
 import type { AnyEvent, Source, SourceMetrics } from './sources/types.js';
 
 /** The packages the exporter knows. */
-const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource, lockSource, bloomSource, dlqSource];
+const SOURCES: readonly Source[] = [breakerSource, retrySource, timeoutSource, bulkheadSource, ratelimitSource, healthSource, lockSource, bloomSource, dlqSource, cacheSource];
 const BY_NAME = new Map(SOURCES.map((source) => [source.source, source]));
 
 /** Options of {@link collectMetrics}. */
