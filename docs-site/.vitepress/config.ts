@@ -1,8 +1,8 @@
 import { utimesSync, watch } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitepress';
-import type { UserConfig } from 'vitepress';
+import { createMarkdownRenderer, defineConfig } from 'vitepress';
+import type { MarkdownOptions, MarkdownRenderer, UserConfig } from 'vitepress';
 import { listPackages, packagesDir, repoRoot } from './packages';
 import type { PackageInfo } from './packages';
 import { readmeMarkdown } from './readme-markdown';
@@ -54,27 +54,81 @@ function watchPackages(): VitePlugin {
   };
 }
 
+// Package pages are rendered from READMEs written for GitHub, where `{#id}` has no meaning and
+// `{ ok: true }` at the end of a line is prose, not an attribute list.
+const markdown: MarkdownOptions = {
+  attrs: { disable: true },
+  config(md) {
+    readmeMarkdown(
+      md,
+      (relativePath) => {
+        const folder = PAGE_RE.exec(relativePath)?.[1];
+        return folder === undefined ? undefined : byFolder.get(folder);
+      },
+      () => new Set(byFolder.keys()),
+    );
+  },
+};
+
+const srcDir = fileURLToPath(new URL('..', import.meta.url));
+
+/** One search entry: a heading's anchor, the headings above it and the text under it. */
+interface SearchSection {
+  readonly anchor: string;
+  readonly titles: string[];
+  readonly text: string;
+}
+
+const stripTags = (html: string): string =>
+  html
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/&(lt|gt|amp|quot|#39);/g, (_, e: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', '#39': "'" })[e] ?? '')
+    .replace(/\s+/g, ' ')
+    .trim();
+
+/** Splits rendered HTML at its headings (those with an id), keeping the trail of parent headings. */
+function searchSections(html: string): SearchSection[] {
+  const sections: SearchSection[] = [];
+  const trail: string[] = [];
+  const heading = /<h([1-6])\b[^>]*\bid="([^"]*)"[^>]*>([\s\S]*?)<\/h\1>/g;
+  const found = [...html.matchAll(heading)];
+  found.forEach((m, i) => {
+    const level = Number(m[1]);
+    const title = stripTags((m[3] ?? '').replace(/<a\b[^>]*class="header-anchor"[\s\S]*?<\/a>/g, ''));
+    const end = found[i + 1]?.index ?? html.length;
+    const text = stripTags(html.slice((m.index ?? 0) + m[0].length, end));
+    trail.length = level - 1;
+    trail[level - 1] = title;
+    if (title !== '') sections.push({ anchor: m[2] ?? '', titles: trail.filter((t) => t !== undefined && t !== ''), text });
+  });
+  return sections;
+}
+
+let renderer: Promise<MarkdownRenderer> | undefined;
+
+/**
+ * The search entries of a package page. Its route is dynamic (`packages/[pkg].md`), so VitePress's
+ * local search finds no file for `packages/<name>.md` and would index nothing: render the README
+ * the page shows and split it here. Undefined for every other page (VitePress indexes those).
+ */
+async function packagePageSections(file: string): Promise<SearchSection[] | undefined> {
+  const relativePath = relative(srcDir, file).split('\\').join('/');
+  const folder = PAGE_RE.exec(relativePath)?.[1];
+  const pkg = folder === undefined ? undefined : byFolder.get(folder);
+  if (pkg === undefined) return undefined;
+  renderer ??= createMarkdownRenderer(srcDir, markdown, '/');
+  const md = await renderer;
+  const source = pkg.readme ?? `# ${pkg.name}\n\n${pkg.description}\n`;
+  return searchSections(md.render(source, { path: file, relativePath, cleanUrls: false }));
+}
+
 export default defineConfig({
   lang: 'en-US',
   title: '@x',
   description:
     'Small TypeScript resilience packages for Node and browsers: circuit breakers, retries, timeouts, bulkheads, rate limits and more, reporting through one event contract.',
   lastUpdated: false,
-  // Package pages are rendered from READMEs written for GitHub, where `{#id}` has no meaning and
-  // `{ ok: true }` at the end of a line is prose, not an attribute list.
-  markdown: {
-    attrs: { disable: true },
-    config(md) {
-      readmeMarkdown(
-        md,
-        (relativePath) => {
-          const folder = PAGE_RE.exec(relativePath)?.[1];
-          return folder === undefined ? undefined : byFolder.get(folder);
-        },
-        () => new Set(byFolder.keys()),
-      );
-    },
-  },
+  markdown,
   // Page descriptions for package pages come from their package.json.
   transformPageData(pageData) {
     const pkg = typeof pageData.params?.pkg === 'string' ? byFolder.get(pageData.params.pkg) : undefined;
@@ -104,7 +158,11 @@ export default defineConfig({
       },
     ],
     outline: { level: [2, 3] },
-    search: { provider: 'local' },
+    search: {
+      provider: 'local',
+      // Package pages are generated: index the README each one shows (see packagePageSections).
+      options: { miniSearch: { _splitIntoSections: async (file, html) => (await packagePageSections(file)) ?? searchSections(html) } },
+    },
     footer: { message: 'Released under the MIT License.' },
   },
   vite: {
