@@ -513,6 +513,11 @@ export function resolveResilienceConfig(input: unknown, options: ResolveOptions 
       checks,
     });
   }
+  for (const [name, c] of Object.entries(health?.checks ?? {})) {
+    if (c.breaker !== undefined && !Object.prototype.hasOwnProperty.call(breakers, c.breaker)) {
+      late.push({ path: joinPath(joinPath(joinPath('health', 'checks'), name), 'breaker'), message: `names the operation "${c.breaker}", which has no breaker of its own` });
+    }
+  }
   if (late.length > 0) throw new ResilienceConfigError('resilience config', late);
 
   const resolved: ResolvedResilienceConfig = {

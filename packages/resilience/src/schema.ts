@@ -208,7 +208,7 @@ const CHECK: ObjectNode = {
     success_threshold: int(1, 1_000, 'Passed runs in a row before it turns healthy again.'),
     min: { type: 'number', doc: 'Threshold check: lowest healthy value.' },
     max: { type: 'number', doc: 'Threshold check: highest healthy value.' },
-    breaker: ref('breakers'),
+    breaker: { type: 'string', doc: 'Built-in check: healthy unless this breaker (an entry of `breakers`, or an operation’s own breaker) is open.' },
     error_budget: ref('error_budgets'),
   },
 };

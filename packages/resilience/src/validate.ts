@@ -399,7 +399,9 @@ function checkRules(config: Obj): ConfigIssue[] {
   const health = objectAt(config.health);
   for (const [name, check] of entries(health?.checks)) {
     const path = joinPath(joinPath('health', 'checks'), name);
-    checkRef(check.breaker, 'breaker', joinPath(path, 'breaker'));
+    // A check may watch a named breaker or an operation's own (inline) breaker, which is named
+    // after the operation; whether that operation has one is checked once defaults are applied.
+    if (!(typeof check.breaker === 'string' && names('operations').has(check.breaker))) checkRef(check.breaker, 'breaker', joinPath(path, 'breaker'));
     checkRef(check.error_budget, 'error_budget', joinPath(path, 'error_budget'));
     if (check.breaker !== undefined && check.error_budget !== undefined) add(path, 'a check is built on a breaker or on an error_budget, not both');
     const builtIn = check.breaker !== undefined || check.error_budget !== undefined;
