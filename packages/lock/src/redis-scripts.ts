@@ -13,12 +13,16 @@ import { defineScript } from '@x/core/store';
 //   with reply {2, last}. A quorum granting the same value p means a majority stores >= p, and
 //   every later quorum overlaps it, so every later fence is > p.
 const FENCE = `
+local clock_ms
 local function fence(key, proposal)
   local last = tonumber(redis.call('GET', key) or '0')
   local f
   if proposal == '' then
-    local t = redis.call('TIME')
-    f = math.max(last + 1, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+    if not clock_ms then
+      local t = redis.call('TIME')
+      clock_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    end
+    f = math.max(last + 1, clock_ms)
   else
     f = tonumber(proposal)
     if f <= last then return nil, last end
