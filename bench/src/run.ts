@@ -26,6 +26,7 @@ import { rows as ratelimitRows } from './cases/ratelimit.js';
 import { rows as bloomRows } from './cases/bloom.js';
 import { rows as dlqRows } from './cases/dlq.js';
 import { rows as lockRows } from './cases/lock.js';
+import { rows as cacheRows } from './cases/cache.js';
 
 type RowFactory = (packages: Packages) => Row | Promise<Row>;
 const ROWS: readonly [string, RowFactory][] = [
@@ -43,6 +44,7 @@ const ROWS: readonly [string, RowFactory][] = [
   ...bloomRows,
   ...dlqRows,
   ...lockRows,
+  ...cacheRows,
   ['metrics-overhead', metricsOverhead],
   ['metrics-overhead-durations', metricsOverheadWithDurations],
 ];
