@@ -53,6 +53,15 @@ function unwrap<T>(result: StoreResult): T {
   return result.value as T;
 }
 
+/** Reads waiting for one MGET. */
+interface ReadBatch {
+  readonly keys: string[];
+  readonly waiters: Array<{ index: number; resolve(values: (string | undefined)[]): void; reject(error: unknown): void }>;
+}
+
+/** Most keys one batched MGET carries. */
+const MAX_BATCH = 512;
+
 class RedisCacheStore implements CacheStore {
   readonly name: string;
   readonly #caller: StoreCaller<CacheRedisClient>;
@@ -62,6 +71,8 @@ class RedisCacheStore implements CacheStore {
   readonly #versionKey: string;
   readonly #versionCheckMs: number;
   #version: number | undefined = undefined;
+  /** Single-key reads made in the same tick, sent as one MGET (not on a Cluster). */
+  #batch: ReadBatch | undefined = undefined;
   #versionAt = 0;
   #versionLoad: Promise<number> | undefined = undefined;
 
@@ -118,8 +129,43 @@ class RedisCacheStore implements CacheStore {
     return `{${this.#prefix}:v${version}:${encodeKeyPart(key)}}`;
   }
 
-  async get(keys: readonly string[]): Promise<(string | undefined)[]> {
-    if (keys.length === 0) return [];
+  get(keys: readonly string[]): Promise<(string | undefined)[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    if (keys.length === 1 && !this.#cluster) return this.#batched(keys[0] as string);
+    return this.#getNow(keys);
+  }
+
+  /**
+   * Concurrent single-key reads (many `get`/`getOrSet` calls in one tick) share one MGET: one
+   * round trip and one deadline for all of them instead of one each.
+   */
+  #batched(key: string): Promise<(string | undefined)[]> {
+    let batch = this.#batch;
+    if (batch === undefined || batch.keys.length >= MAX_BATCH) {
+      const fresh: ReadBatch = { keys: [], waiters: [] };
+      this.#batch = batch = fresh;
+      queueMicrotask(() => {
+        if (this.#batch === fresh) this.#batch = undefined;
+        this.#getNow(fresh.keys).then(
+          (values) => {
+            for (const w of fresh.waiters) w.resolve([values[w.index]]);
+          },
+          (error: unknown) => {
+            for (const w of fresh.waiters) w.reject(error);
+          },
+        );
+      });
+    }
+    const target = batch;
+    return new Promise((resolve, reject) => {
+      // Small batches dedupe repeated keys; the scan stops being worth it beyond that.
+      let index = target.keys.length <= 32 ? target.keys.indexOf(key) : -1;
+      if (index < 0) index = target.keys.push(key) - 1;
+      target.waiters.push({ index, resolve, reject });
+    });
+  }
+
+  async #getNow(keys: readonly string[]): Promise<(string | undefined)[]> {
     const version = await this.#namespace();
     const ids = keys.map((key) => this.#key(version, key));
     let result: StoreResult;
