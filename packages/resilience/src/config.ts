@@ -359,7 +359,10 @@ export function resolveResilienceConfig(input: unknown, options: ResolveOptions 
   const rateLimiters: Record<string, RateLimitSettings> = {};
   const late: ConfigIssue[] = [];
   const need = (o: Obj, key: string, path: string, where: string) => {
-    if (own(o, key) === undefined) late.push({ path: joinPath(path, key), message: `is required (here or in ${where})` });
+    if (own(o, key) !== undefined) return;
+    const at = joinPath(path, key);
+    // One report per place: several operations inheriting the same incomplete default say it once.
+    if (!late.some((i) => i.path === at)) late.push({ path: at, message: path.startsWith('defaults.') ? 'is required: operations take this layer from defaults' : `is required (here or in ${where})` });
   };
 
   const build = (kind: Exclude<LayerKind, 'fallback'>, name: string, merged: Obj, path: string): void => {
@@ -428,6 +431,10 @@ export function resolveResilienceConfig(input: unknown, options: ResolveOptions 
     if (own(raw, name) !== undefined) notApplied.push({ path: name, reason: NOT_YET(`the ${name} section`, pkg) });
   }
 
+  const fromCacheSection = cache !== undefined && own(section('operations'), 'cache') === undefined;
+  const CACHE_KEYS: Record<string, string> = { breaker: 'circuit_breaker', retry: 'retry', timeout: 'timeout' };
+  const originOf = (op: string, kind: string, fallbackPath: string): string =>
+    op === 'cache' && fromCacheSection && CACHE_KEYS[kind] !== undefined ? joinPath('cache', CACHE_KEYS[kind] as string) : fallbackPath;
   const operations: Record<string, OperationPlan> = {};
   for (const [op, value] of Object.entries(operationsRaw)) {
     const o = value as Obj;
@@ -453,7 +460,10 @@ export function resolveResilienceConfig(input: unknown, options: ResolveOptions 
       const merged = overlay(kind, base[kind], v);
       if (merged === undefined) continue;
       if (kind === 'breaker' && own(o, 'breaker_group') !== undefined && v === undefined) continue;
-      build(kind, op, merged, joinPath(path, kind));
+      // Where a problem of the merged settings is reported: the operation's own setting, the
+      // go-cachex section it came from, or the defaults it inherited.
+      const origin = v !== undefined ? originOf(op, kind, joinPath(path, kind)) : joinPath('defaults', kind);
+      build(kind, op, merged, origin);
       configured.set(kind, op);
     }
     const group = own(o, 'breaker_group') as string | undefined;

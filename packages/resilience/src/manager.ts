@@ -443,8 +443,13 @@ class ResilienceImpl implements Resilience {
     const scratch = createEventBus({ onUnhandledListenerError: () => {} });
     const env = this.#env;
     const at = (section: string, name: string, kind: string): string => {
-      const raw = config.raw[section];
-      if (typeof raw === 'object' && raw !== null && Object.prototype.hasOwnProperty.call(raw, name)) return joinPath(section, name);
+      const has = (o: unknown, k: string) => typeof o === 'object' && o !== null && Object.prototype.hasOwnProperty.call(o, k);
+      if (has(config.raw[section], name)) return joinPath(section, name);
+      const op = has(config.raw.operations, name) ? (config.raw.operations as Record<string, Record<string, unknown>>)[name] : undefined;
+      if (op !== undefined && op[kind] !== undefined) return joinPath(joinPath('operations', name), kind);
+      const cacheKey = ({ breaker: 'circuit_breaker', retry: 'retry', timeout: 'timeout' } as Record<string, string>)[kind];
+      if (op === undefined && name === 'cache' && cacheKey !== undefined && has(config.raw.cache, cacheKey)) return joinPath('cache', cacheKey);
+      // Inherited whole from the preset and defaults.
       return joinPath(joinPath('operations', name), kind);
     };
     const attempt = (path: string, make: () => unknown) => {

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import type { SchemaNode } from './schema.js';
 
 const NAMES = ['api', 'db', 'network-ops', 'x'];
+const ABSENT = Symbol('absent');
 const GOOD_DURATIONS = ['250ms', '30s', '1m', '1h30m', '2d'];
 const DURATION_STRINGS = ['0s', '0.0ms', '250ms', '30s', '1m', '1h30m', '1.5s', '2d', '0.5ms', '5 s', 'abc', '10x', '', '-1s'];
 
@@ -34,7 +35,15 @@ export function arbitraryFrom(node: SchemaNode, badOneIn = 12): fc.Arbitrary<unk
       const fields: Record<string, fc.Arbitrary<unknown>> = {};
       for (const [key, child] of Object.entries(node.fields)) fields[key] = arbitraryFrom(child, badOneIn);
       const keys = Object.keys(node.fields);
-      const record = fc.record(fields, { requiredKeys: [] }).chain((value) => {
+      // Each field is there about one time in three: whole configs stay small and mostly coherent.
+      const sparse: Record<string, fc.Arbitrary<unknown>> = {};
+      for (const [key, arb] of Object.entries(fields)) sparse[key] = fc.oneof({ arbitrary: fc.constant(ABSENT), weight: 2 }, { arbitrary: arb, weight: 1 });
+      const present = fc.record(sparse).map((value) => {
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(value)) if (v !== ABSENT) out[k] = v;
+        return out;
+      });
+      const record = present.chain((value) => {
         // Required keys are there most of the time.
         const required = (node.required ?? []).filter((k) => !(k in value));
         if (required.length === 0) return fc.constant(value as Record<string, unknown>);
@@ -81,7 +90,12 @@ export function arbitraryFrom(node: SchemaNode, badOneIn = 12): fc.Arbitrary<unk
     case 'string':
       return bad(fc.oneof({ arbitrary: fc.constantFrom(...NAMES), weight: badOneIn }, { arbitrary: fc.constant(''), weight: 1 }));
     case 'array':
-      return bad(fc.array(arbitraryFrom(node.items, badOneIn), { maxLength: 4 }));
+      return bad(
+        fc.oneof(
+          { arbitrary: (node.unique ? fc.uniqueArray : fc.array)(arbitraryFrom(node.items, badOneIn), { minLength: node.minItems ?? 0, maxLength: 4 }), weight: badOneIn },
+          { arbitrary: fc.array(arbitraryFrom(node.items, badOneIn), { maxLength: 4 }), weight: 1 },
+        ),
+      );
     case 'anyOf':
       return fc.oneof(...node.options.map((o) => arbitraryFrom(o, badOneIn)));
   }
