@@ -255,7 +255,7 @@ describe('redisLockStore faults (a redis-server of its own)', () => {
       })
       .catch((e: unknown) => e);
     expect(await outcome).toMatchObject({ code: 'LOCK_LOST', reason: 'expired' });
-    expect(abortedAfter).toBeLessThan(400);
+    expect(abortedAfter).toBeLessThan(300 + 500); // by the 300 ms validity, plus scheduling slack
     expect(seen.filter((e) => e.type === 'lock.lost')).toHaveLength(1);
     expect(seen.some((e) => e.type === 'lock.store_error' && e.name === 'own')).toBe(true);
     expect(seen.find((e) => e.type === 'lock.released')).toMatchObject({ result: 'expired' });
@@ -263,7 +263,7 @@ describe('redisLockStore faults (a redis-server of its own)', () => {
     const start = performance.now();
     await expect(lock.tryLock('k')).rejects.toMatchObject({ code: 'LOCK_NOT_ACQUIRED', reason: 'store_unavailable' });
     await expect(lock.acquire('k')).rejects.toMatchObject({ reason: 'store_unavailable', attempts: 1 });
-    expect(performance.now() - start).toBeLessThan(300);
+    expect(performance.now() - start).toBeLessThan(1_000); // no retries until waitMs (10 s)
     await server.start();
     redis.disconnect();
   });
