@@ -191,6 +191,16 @@ function start(
       } catch {
         exporterErrors.value++;
       }
+      // Tracking happens inside constructors, some before every field is set (a store-backed
+      // limiter's `store`): born again once the constructor has returned. Idempotent.
+      queueMicrotask(() => {
+        if (stopped) return;
+        try {
+          born(event.instanceSource, event.name);
+        } catch {
+          exporterErrors.value++;
+        }
+      });
     }),
   );
   for (const source of SOURCES) for (const type of source.events(durations)) unsubscribers.push(subscribe(type, onSourceEvent));

@@ -301,6 +301,59 @@ function layout(m: M, l: L): RowSpec[] {
       ],
     },
     {
+      title: 'Caches',
+      panels: [
+        {
+          title: 'Cache operations by status',
+          unit: 'ops',
+          width: 8,
+          queries: [q('cache', `sum by (cache, operation, status) (rate(${m('cache_operations_total')}[${RATE}]))`, '{{cache}} {{operation}} {{status}}')],
+        },
+        {
+          title: 'Cache hit ratio and in-memory tier',
+          unit: 'short',
+          width: 8,
+          queries: [
+            q('cache', `min by (cache) (${m('cache_hit_ratio')})`, '{{cache}} hit ratio'),
+            q('cache', `sum by (cache) (${m('cache_local_entries')})`, '{{cache}} L1 entries'),
+            q('cache', `sum by (cache) (${m('cache_local_bytes')})`, '{{cache}} L1 bytes'),
+          ],
+        },
+        {
+          title: 'Cache latency p99',
+          unit: 's',
+          width: 8,
+          description: 'Needs collectMetrics({ durations: true }).',
+          queries: [
+            q('cache', `histogram_quantile(0.99, sum by (le, cache, operation) (rate(${m('cache_operation_duration_seconds')}_bucket[${RATE}])))`, '{{cache}} {{operation}}', {
+              requires: 'durations: true',
+            }),
+          ],
+        },
+        {
+          title: 'Cache single-flight, bus gaps, filter and write-behind',
+          unit: 'ops',
+          width: 12,
+          queries: [
+            q('cache', `sum by (cache) (rate(${m('cache_single_flight_joins_total')}[${RATE}]))`, '{{cache}} single-flight joins'),
+            q('cache', `sum by (cache) (increase(${m('cache_bus_gaps_total')}[${RATE}]))`, '{{cache}} bus gaps'),
+            q('cache', `sum by (cache, result) (rate(${m('cache_filter_total')}[${RATE}]))`, '{{cache}} filter {{result}}'),
+            q('cache', `sum by (cache, outcome) (rate(${m('cache_write_behind_total')}[${RATE}]))`, '{{cache}} write-behind {{outcome}}'),
+          ],
+        },
+        {
+          title: 'Cache store errors',
+          unit: 'ops',
+          width: 12,
+          queries: [
+            q('cache', `sum by (store) (rate(${m('cache_store_errors_total')}[${RATE}]))`, '{{store}} store errors/s', {
+              eventDriven: 'a store has a series once one of its calls first fails',
+            }),
+          ],
+        },
+      ],
+    },
+    {
       title: 'Exporter',
       panels: [
         {
