@@ -1,4 +1,4 @@
-import { watch as fsWatch } from 'node:fs';
+import { readFileSync, watch as fsWatch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
@@ -142,13 +142,13 @@ export function watch(resilience: Resilience, path: string, options: WatchOption
   } catch (error) {
     throw new InvalidOptionsError(owner, 'path', path, `a file in a folder that can be watched (${(error as Error).message})`);
   }
-  // Remember the current text, so touching the file without changing it does not reload.
-  void readFile(file, 'utf8').then(
-    (text) => {
-      lastText ??= text;
-    },
-    () => {},
-  );
+  // Remember the text in force now (read before watching returns, so a save that follows at once
+  // is not mistaken for it): touching the file without changing it does not reload.
+  try {
+    lastText = readFileSync(file, 'utf8');
+  } catch {
+    lastText = undefined;
+  }
 
   return {
     reload: () => reload(true),
