@@ -115,6 +115,12 @@ describe('runDemo, shortened', () => {
     expect(text).toMatch(/\x1b\[\d+F\x1b\[J/); // cursor back over the previous frame, erase, redraw
     expect(text).toContain('breaker    CLOSED');
     expect(text).toContain('stopped early after');
+    // The first frame already knows the downstream's health and does not claim 0 req/s.
+    const first = text.split(/\x1b\[\d+F\x1b\[J/)[0] ?? '';
+    expect(first).toContain('/healthz');
+    expect(first).not.toMatch(/unknown/);
+    expect(first).not.toMatch(/\b0 req\/s/);
+    expect(text).not.toMatch(/\b1 attempts\b|-\d+ % of the error budget/);
     expect(warnings).toEqual([]);
   });
 

@@ -112,6 +112,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     const downstream = new Downstream(() => timeline.at(elapsed()), random);
     const policies = createPolicies({ events, limiter: limiter.limiter, openMs, random });
     observability = createObservability({ events, breaker: policies.breaker, downstream, intervalMs: healthIntervalMs, budgetWindowMs });
+    // The first health run, before anything is shown: the view never starts on "unknown".
+    await observability.health.runOnce();
     server = await startServer({ policies, downstream, observability, port: options.port ?? 0 });
     const urls = server.urls;
 

@@ -28,6 +28,21 @@ export function formatSeconds(ms: number): string {
   return `${(ms / 1_000).toFixed(1)} s`;
 }
 
+/** `1 attempt`, `2 attempts`: the count and the word, singular for exactly one. */
+export function plural(count: number, singular: string, pluralForm = `${singular}s`): string {
+  return `${count} ${count === 1 ? singular : pluralForm}`;
+}
+
+/**
+ * What is left of an error budget, never below 0 %: an overspent budget says how far over it is
+ * (`remaining` -9 means ten times the budget spent) instead of "-900 % left".
+ */
+export function budgetLeft(remaining: number): { readonly text: string; readonly style: Style } {
+  if (remaining < 0) return { text: `0 % (spent ${(1 - remaining).toFixed(1)}× over the window)`, style: 'red' };
+  const left = Math.round(remaining * 100);
+  return { text: `${left} %`, style: left < 50 ? 'yellow' : 'green' };
+}
+
 export function percent(part: number, whole: number): string {
   return whole === 0 ? '–' : `${Math.round((part / whole) * 100)} %`;
 }

@@ -1,9 +1,10 @@
 import { runDemo } from './demo.js';
 
-// The CLI: `pnpm demo` runs the full ~25 s scenario; `--quick` or DEMO_DURATION_MS shortens it.
+// The CLI: `pnpm demo` runs the full 25 s scenario (about 30 s with start-up and summary);
+// `--quick` or DEMO_DURATION_MS shortens it.
 const USAGE = `Usage: pnpm demo [--quick]
 
-  --quick               a 6 s run (the phases are compressed)
+  --quick               a 6 s scenario, about 10 s in all (the phases are compressed)
   DEMO_DURATION_MS=n    run for n ms (at least 1000)
   REDIS_URL=redis://…   keep the rate limit in Redis, shared by every demo process using it
   Ctrl-C                stop early; the summary still covers what ran

@@ -4,10 +4,12 @@ import { createEventBus } from '@x/core';
 import { createRetry } from '@x/retry';
 import { createTimeout } from '@x/timeout';
 import { describe, expect, it } from 'vitest';
+import { budgetLeft, plural } from './format.js';
 import { LatencyRecorder } from './latency.js';
 import { Timeline } from './phases.js';
 import { reasonOf } from './policies.js';
 import { seededRandom } from './random.js';
+import { RateMeter } from './view.js';
 
 describe('LatencyRecorder', () => {
   it('answers quantiles within 4 % of the exact value, whatever the distribution', () => {
@@ -82,5 +84,32 @@ describe('reasonOf', () => {
     const retry = createRetry({ maxAttempts: 2, backoff: 0, events });
     expect(reasonOf(await errorOf(retry.execute((ctx) => timeout.execute(hung, ctx))))).toBe('timeout');
     expect(reasonOf(await errorOf(retry.execute(failWith(new Error('503')))))).toBe('failed');
+  });
+});
+
+describe('live view wording', () => {
+  it('says 1 attempt, 2 attempts', () => {
+    expect(plural(1, 'attempt')).toBe('1 attempt');
+    expect(plural(0, 'attempt')).toBe('0 attempts');
+    expect(plural(2, 'hung attempt')).toBe('2 hung attempts');
+  });
+
+  it('never shows a negative share of the error budget: an overspent one says how far over', () => {
+    expect(budgetLeft(0.42)).toEqual({ text: '42 %', style: 'yellow' });
+    expect(budgetLeft(1)).toEqual({ text: '100 %', style: 'green' });
+    expect(budgetLeft(0)).toEqual({ text: '0 %', style: 'yellow' });
+    expect(budgetLeft(-9)).toEqual({ text: '0 % (spent 10.0× over the window)', style: 'red' });
+  });
+
+  it('has no rate before a quarter second, then measures from the start, then over each second', () => {
+    const meter = new RateMeter();
+    meter.sample(100, 5);
+    expect(meter.perSecond).toBeUndefined();
+    meter.sample(250, 10);
+    expect(meter.perSecond).toBe(40);
+    meter.sample(600, 30);
+    expect(meter.perSecond).toBe(40); // under a second since the last reading: kept
+    meter.sample(1_250, 60);
+    expect(meter.perSecond).toBe(50);
   });
 });

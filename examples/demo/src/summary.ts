@@ -1,5 +1,5 @@
 import type { BreakerState } from '@x/breaker';
-import { formatMs, formatSeconds, percent, stateStyle, wrap } from './format.js';
+import { formatMs, formatSeconds, percent, plural, stateStyle, wrap } from './format.js';
 import type { Paint } from './format.js';
 import { PHASE_NAMES } from './phases.js';
 import type { PhaseName, Timeline } from './phases.js';
@@ -224,7 +224,7 @@ function story(s: DemoSummary): string[] {
   const opened = failing.breakerChanges.find((c) => c.to === 'open');
   if (opened !== undefined) {
     lines.push(
-      `failing: the timeout cut ${failing.attemptTimeouts} hung attempts and the retry retried ${failing.retries} times; ` +
+      `failing: the timeout cut ${plural(failing.attemptTimeouts, 'hung attempt')} and the retry retried ${plural(failing.retries, 'time')}; ` +
         `the breaker opened ${formatSeconds(opened.atMs - failing.fromMs)} into the phase (${opened.reason}).`,
       `failing: from then on calls were refused at once by the open breaker (${failing.rejected.breaker_open} in the phase) and ` +
         `answered from the fallback: the phase's p50 is ${formatMs(failing.p50Ms)}. The bulkhead turned away ` +

@@ -1,7 +1,7 @@
 import type { Breaker } from '@x/breaker';
 import type { ErrorBudget, HealthMonitor } from '@x/health';
 import { behaviourAt } from './downstream.js';
-import { formatMs, formatSeconds, stateStyle, visibleLength } from './format.js';
+import { budgetLeft, formatMs, formatSeconds, plural, stateStyle, visibleLength } from './format.js';
 import type { DemoOutput, Paint } from './format.js';
 import { PHASE_NAMES } from './phases.js';
 import type { Timeline } from './phases.js';
@@ -138,15 +138,19 @@ function difference(a: Counts, b: Counts): Counts {
   return out;
 }
 
-/** Requests per second over the last second or so, from samples of the running total. */
-class RateMeter {
-  perSecond = 0;
+/**
+ * Requests per second over the last second or so, from samples of the running total. Undefined
+ * until a quarter second has passed (nothing to measure yet: not "0 req/s"); the first reading
+ * covers the time since the start, later ones the last second.
+ */
+export class RateMeter {
+  perSecond: number | undefined = undefined;
   #at = 0;
   #count = 0;
 
   sample(now: number, count: number): void {
     const dt = now - this.#at;
-    if (dt < 900) return;
+    if (dt < (this.perSecond === undefined ? 250 : 900)) return;
     this.perSecond = ((count - this.#count) * 1_000) / dt;
     this.#at = now;
     this.#count = count;
@@ -159,7 +163,7 @@ function totalRequests(stats: RunStats): number {
   return n;
 }
 
-function frame(sources: ViewSources, perSecond: number, paint: Paint): string[] {
+function frame(sources: ViewSources, perSecond: number | undefined, paint: Paint): string[] {
   const { timeline, stats, breaker, health, budget } = sources;
   const elapsed = Math.min(sources.elapsed(), timeline.durationMs);
   const position = timeline.at(elapsed);
@@ -185,7 +189,7 @@ function frame(sources: ViewSources, perSecond: number, paint: Paint): string[] 
   const checks = Object.entries(report.checks)
     .map(([name, check]) => `${name} ${paint(stateStyle(check.status), check.status)}`)
     .join(' · ');
-  const left = Math.round(budget.remaining * 100);
+  const left = budgetLeft(budget.remaining);
 
   const r = phase.rejected;
   const recent = stats.recentLatency();
@@ -195,13 +199,13 @@ function frame(sources: ViewSources, perSecond: number, paint: Paint): string[] 
     `downstream ${downstream}`,
     `breaker    ${breakerLine}`,
     `/healthz   ${paint(stateStyle(report.status), report.status)} · ${checks}`,
-    `budget     SLO ${SLO * 100} % fresh · ${paint(left < 0 ? 'red' : left < 50 ? 'yellow' : 'green', `${left} %`)} of the error budget left`,
+    `budget     SLO ${SLO * 100} % fresh · ${paint(left.style, left.text)} of the error budget left`,
     paint('dim', `── ${position.phase} phase so far ${'─'.repeat(Math.max(0, 40 - position.phase.length))}`),
-    `requests   ${phase.requests} · ${Math.round(perSecond)} req/s · ${stats.inFlight} in flight`,
+    `requests   ${phase.requests} · ${perSecond === undefined ? '–' : Math.round(perSecond)} req/s · ${stats.inFlight} in flight`,
     `answers    ${paint('green', `${phase.ok} fresh`)} · ${paint('yellow', `${phase.fallback} fallback`)} · ${r.rate_limited} rate limited (429)${phase.errors > 0 ? paint('red', ` · ${phase.errors} errors`) : ''}`,
     `rejected   ${r.rate_limited} rate limited · ${r.bulkhead_full} bulkhead full · ${r.breaker_open} breaker open`,
     `           ${r.timeout} timed out · ${r.failed} failed after retries`,
-    `retries    ${phase.retries} scheduled · ${phase.attemptTimeouts} attempts cut by the timeout`,
+    `retries    ${phase.retries} scheduled · ${plural(phase.attemptTimeouts, 'attempt')} cut by the timeout`,
     `latency    p50 ${formatMs(recent.quantile(0.5))} · p99 ${formatMs(recent.quantile(0.99))} ${paint('dim', '(last 2–4 s)')}`,
   ];
 }
