@@ -125,20 +125,21 @@ describe.skipIf(!redisServerInstalled())('redlockStore over three independent re
 
   it('a node restarted empty: one is covered by the quorum (and never re-granted by an extension); two break exclusion, which is why restarts must be delayed past the longest TTL', async () => {
     const { store: storeA, clients, prefix } = await setup({ cooldownMs: 1 });
-    const { store: storeB } = await setup({ cooldownMs: 1 }, prefix);
+    const { store: storeB, clients: clientsB } = await setup({ cooldownMs: 1 }, prefix);
+    const everyClient = [...clients, ...clientsB];
     const a = createLock({ store: storeA, ttlMs: 10_000 });
     const b = createLock({ store: storeB, ttlMs: 10_000 });
     const held = (await a.tryLock('k')) as Lease;
     const key = `{${prefix}:k}:m`;
     await (servers[0] as RedisServer).kill();
     await (servers[0] as RedisServer).start(); // no persistence: empty
-    await answering(clients);
+    await answering(everyClient);
     expect(await b.tryLock('k')).toBeNull(); // node 0 grants, nodes 1 and 2 still refuse
     expect(await held.extend()).toBe(true); // nodes 1 and 2
     expect(await clients[0]?.get(key)).toBeNull(); // node 0 is not given the key back
     await (servers[1] as RedisServer).kill();
     await (servers[1] as RedisServer).start();
-    await answering(clients);
+    await answering(everyClient);
     await wait(20); // the guard's 1 ms cooldown
     const second = (await b.tryLock('k')) as Lease; // nodes 0 and 1 forgot: a second holder
     expect(second).not.toBeNull();
