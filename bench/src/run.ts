@@ -45,6 +45,7 @@ const ROWS: readonly [string, RowFactory][] = [
   ...dlqRows,
   ...lockRows,
   ...cacheRows,
+  ...(await import('./cases/resilience.js')).rows,
   ['metrics-overhead', metricsOverhead],
   ['metrics-overhead-durations', metricsOverheadWithDurations],
 ];
