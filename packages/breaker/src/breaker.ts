@@ -43,6 +43,9 @@ const DISABLED = 1;
 const METRICS_ONLY = 2;
 type Mode = typeof NORMAL | typeof DISABLED | typeof METRICS_ONLY;
 
+/** Stands for the work of a `waitUntilReady` (which has no function) when its signal is checked. */
+const WAIT_FN = (): void => {};
+
 /** The permit of a disabled breaker: nothing is recorded. */
 const NO_OP_PERMIT: BreakerPermit = { success() {}, failure() {}, ignore() {} };
 
@@ -1134,6 +1137,10 @@ class BreakerImpl implements Breaker {
   // waitUntilReady
 
   waitUntilReady(options?: WaitUntilReadyOptions): Promise<void> {
+    if (options !== undefined && options !== null) {
+      const bad = callError('breaker.waitUntilReady', WAIT_FN, { signal: options.signal });
+      if (bad !== undefined) return Promise.reject(bad);
+    }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#isReady(this.#clock.now())) return Promise.resolve();

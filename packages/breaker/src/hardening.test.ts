@@ -67,6 +67,7 @@ describe('options (issue 11, defects 4 and 5)', () => {
     await expect(breaker.execute(async () => 1, { signal: 42 } as never)).rejects.toMatchObject({ code: 'INVALID_OPTIONS', option: 'signal' });
     expect(breaker.state).toBe('closed');
     expect(breaker.stats().totals).toMatchObject({ requests: 0, failures: 0 });
+    await expect(breaker.waitUntilReady({ signal: 42 } as never)).rejects.toMatchObject({ code: 'INVALID_OPTIONS', option: 'signal' });
   });
 });
 

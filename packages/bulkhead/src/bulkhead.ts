@@ -78,6 +78,9 @@ export interface Bulkhead extends Policy {
 }
 
 // What a waiter does once it gets a slot.
+/** Stands for the work of an `acquire` (which has no function) when its arguments are checked. */
+const ACQUIRE_FN = (): void => {};
+
 const PROMISE_THEN = Promise.prototype.then;
 const ACQUIRE = 0;
 const EXECUTE = 1;
@@ -255,6 +258,10 @@ class BulkheadImpl implements Bulkhead {
   }
 
   acquire(options?: ExecuteOptions): Promise<BulkheadPermit> {
+    if (options !== undefined) {
+      const bad = callError('bulkhead.acquire', ACQUIRE_FN, options);
+      if (bad !== undefined) return Promise.reject(bad);
+    }
     const ctx = toContext(options);
     if (options !== undefined && isContextAborted(ctx)) return this.#abortedAtEntry(ctx, ACQUIRE) as Promise<BulkheadPermit>;
     if (this.#active < this.#limit && this.#queue.size === 0) {

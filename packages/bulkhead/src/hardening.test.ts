@@ -33,6 +33,13 @@ describe('inputs (issue 11, defects 4 and 5)', () => {
     await expect(bulkhead.execute(async () => 'ok')).resolves.toBe('ok');
   });
 
+  it('acquire() refuses a signal that is not one instead of ignoring it', async () => {
+    const bulkhead = createBulkhead({ maxConcurrent: 1, events: createEventBus() });
+    await expect(bulkhead.acquire({ signal: 42 } as never)).rejects.toMatchObject({ code: 'INVALID_OPTIONS', option: 'signal' });
+    await expect(bulkhead.acquire({ deadline: null } as never)).rejects.toMatchObject({ code: 'INVALID_OPTIONS', option: 'deadline' });
+    expect(bulkhead.stats().active).toBe(0);
+  });
+
   it('the adaptive limiter refuses a fn that is not a function before measuring it', async () => {
     const clock = createVirtualClock();
     const bulkhead = createBulkhead({ maxConcurrent: 4, clock, events: createEventBus() });
