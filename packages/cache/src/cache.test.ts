@@ -1,9 +1,17 @@
 import { createEventBus, isXError } from '@x/core';
 import type { Policy, XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
-import { describe, expect, it, vi } from 'vitest';
+import { unhandledRejections } from '@x/test-support';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createCache, createMemoryInvalidationBus, memoryCacheStore } from './index.js';
 import type { CacheLease, CacheLock, CacheStore, StoreWrite } from './index.js';
+
+const watch = unhandledRejections();
+beforeEach(watch.start);
+afterEach(() => {
+  watch.stop();
+  expect(watch.reasons).toEqual([]);
+});
 
 const setup = (extra: Record<string, unknown> = {}) => {
   const clock = createVirtualClock();

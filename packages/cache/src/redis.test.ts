@@ -73,6 +73,28 @@ describe.skipIf(!available)('redisCacheStore and the invalidation bus on one Red
     expect((await b.getEntry('ghost')).status).toBe('negative');
   });
 
+  it('concurrent single-key reads (many get / getOrSet in one tick) share one MGET', async () => {
+    const prefix = ownPrefix();
+    const writer = createCache<number>({ l2: redisCacheStore(redis, { prefix }) });
+    await writer.setMany(Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value: i })));
+    const reader = createCache<number>({ l2: redisCacheStore(clients[1] as Redis, { prefix }) });
+    await reader.get('warm-up'); // reads the namespace version once
+    const monitor = (clients[2] as Redis).duplicate();
+    const commands: string[] = [];
+    await monitor.monitor().then((m) => m.on('monitor', (_t: string, args: string[]) => commands.push(String(args[0]).toLowerCase())));
+    await wait(50);
+    const values = await Promise.all([
+      ...Array.from({ length: 40 }, (_, i) => reader.get(`k${i}`)),
+      reader.getOrSet('k0', async () => -1),
+      reader.get('k1'),
+    ]);
+    await wait(50);
+    monitor.disconnect();
+    expect(values).toEqual([...Array.from({ length: 40 }, (_, i) => i), 0, 1]);
+    expect(commands.filter((c) => c === 'mget')).toHaveLength(1);
+    expect(commands.filter((c) => c === 'get')).toHaveLength(0);
+  });
+
   it('keeps hostile keys apart and inside the prefix (fast-check)', async () => {
     const prefix = ownPrefix();
     const store = redisCacheStore(redis, { prefix });
