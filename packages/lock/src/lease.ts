@@ -95,6 +95,8 @@ export class LeaseImpl implements Lease {
   #lost: LockLostError | undefined;
   /** The store had it no longer: release has nothing to remove. */
   #gone = false;
+  /** Never handed out: its release is not counted or reported. */
+  #discarded = false;
   #controller: AbortController | undefined;
   /** The extension in flight, which release and other extensions wait for. */
   #busy: Promise<unknown> | undefined;
@@ -311,8 +313,14 @@ export class LeaseImpl implements Lease {
   }
 
   #finish(result: ReleaseResult, wasHeld: boolean): Promise<ReleaseResult> {
-    this.#locker.released(this, result, wasHeld);
+    if (!this.#discarded) this.#locker.released(this, result, wasHeld);
     return RESOLVED[result];
+  }
+
+  /** Gives back a grant that was never handed out (the caller had aborted): counted nowhere. */
+  discard(): Promise<unknown> {
+    this.#discarded = true;
+    return this.release();
   }
 
   [ASYNC_DISPOSE](): Promise<void> {

@@ -178,6 +178,25 @@ describe('createLock on the memory store', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('an abort while a store call is in flight rejects at once; the grant that arrives later is given back uncounted', async () => {
+    const store = new ScriptedStore();
+    const gate = deferred<void>();
+    const slow: LockStore = { kind: 'slow', drift: () => 0, acquire: async (r) => (await gate.promise, store.acquire(r)), extend: (r) => store.extend(r), release: (r) => store.release(r) };
+    const lock = createLock({ clock, store: slow, events: bus });
+    const controller = new AbortController();
+    const waiting = lock.acquire('k', { signal: controller.signal }).catch((e: unknown) => e);
+    await clock.flush();
+    controller.abort(new Error('gone'));
+    expect(await waiting).toMatchObject({ message: 'gone' });
+    gate.resolve();
+    await clock.flush();
+    await clock.flush();
+    expect(store.log).toEqual(['acquire', 'release:start', 'release:released']);
+    expect(lock.stats()).toMatchObject({ held: 0, acquired: 0 });
+    expect(of('lock.released')).toEqual([]);
+    expect(await lock.tryLock('k')).not.toBeNull();
+  });
+
   it('withLock extends in the background past the TTL and releases afterwards', async () => {
     const lock = createLock({ clock, events: bus, ttlMs: 300 });
     const done = lock.withLock('k', async ({ signal, fence, lease }) => {

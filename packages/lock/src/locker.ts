@@ -293,11 +293,11 @@ export class Locker {
     for (let attempt = 1; ; attempt++) {
       const attemptStart = clock.now();
       const pending = this.#attempt(key, token, ttlMs, attemptStart);
-      const outcome = isThenable(pending) ? await pending : pending;
+      const outcome = isThenable(pending) ? await (signal === undefined ? pending : abortable(pending, signal)) : pending;
       if (outcome instanceof LeaseImpl) {
         if (signal?.aborted) {
-          // The caller gave up while the grant was on its way: hand it back.
-          await outcome.release();
+          // The caller gave up as the grant arrived: hand it back.
+          await outcome.discard();
           throw signal.reason;
         }
         this.#granted(outcome, start, attempt);
@@ -376,6 +376,32 @@ export class Locker {
       this.events.emit({ type: 'lock.released', source: 'lock', name: this.name, time: now, key: lease.key, fence: lease.fence, result, heldMs: now - lease.grantedAt });
     }
   }
+}
+
+/**
+ * Settles with `pending`, or rejects with the signal's reason as soon as it aborts; a lease that
+ * arrives after the abort is released (nobody else will).
+ */
+function abortable(pending: Promise<LeaseImpl | Failure>, signal: AbortSignal): Promise<LeaseImpl | Failure> {
+  if (signal.aborted) return pending;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const watcher = {
+      handleEvent(): void {
+        if (settled) return;
+        settled = true;
+        reject(signal.reason);
+        void pending.then((late) => (late instanceof LeaseImpl ? late.discard() : undefined));
+      },
+    };
+    watchAbort(signal, watcher);
+    void pending.then((outcome) => {
+      if (settled) return;
+      settled = true;
+      unwatchAbort(signal, watcher);
+      resolve(outcome);
+    });
+  });
 }
 
 function checkName(owner: string, name: unknown): string {

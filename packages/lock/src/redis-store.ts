@@ -32,6 +32,8 @@ class RedisLockStore implements LockStore {
       case 'held':
         return { granted: false, reason: 'held', retryAfterMs: grant.retryAfterMs };
       case 'failed':
+        // A call that missed its deadline may still have been granted: give it back (owner-checked).
+        if (grant.timedOut) void this.#node.release(request);
         return { granted: false, reason: 'store_unavailable', error: grant.error, detail: `redis ${failureText(grant)}` };
       default:
         // The server issues its own fences; a 'behind' reply cannot happen.
