@@ -171,6 +171,17 @@ describe('createCache: getOrSet', () => {
     expect(calls).toBe(1);
   });
 
+  it('a load that has answered takes no more joiners: a delete or clear right after it is not undone', async () => {
+    const { clock, events } = setup();
+    const cache = createCache<string>({ clock, events });
+    expect(await cache.getOrSet('k', async () => 'old')).toBe('old');
+    await cache.clear();
+    expect(await cache.getOrSet('k', async () => undefined)).toBeUndefined();
+    expect(await cache.getOrSet('j', async () => 'old')).toBe('old');
+    await cache.delete('j');
+    expect(await cache.getOrSet('j', async () => 'new')).toBe('new');
+  });
+
   it('caches a loader that returns undefined as a negative entry for negativeTtlMs', async () => {
     const { clock, events } = setup();
     const cache = createCache<number>({ clock, events, negativeTtlMs: 500 });

@@ -747,11 +747,13 @@ class CacheImpl<T> implements Cache<T> {
       resolve: (value) => {
         if (flight.settled) return;
         flight.settled = true;
+        this.#land(key, flight);
         resolve(value);
       },
       reject: (error) => {
         if (flight.settled) return;
         flight.settled = true;
+        this.#land(key, flight);
         reject(error);
       },
     };
@@ -776,6 +778,14 @@ class CacheImpl<T> implements Cache<T> {
     });
     this.#track(done);
     return flight;
+  }
+
+  /**
+   * A settled flight takes no more joiners: its value is in L1 by now, and anything that changed
+   * the key since (a delete, a clear) must not be undone by handing out the flight's old answer.
+   */
+  #land(key: string, flight: Flight<T>): void {
+    if (this.#inflight.get(key) === flight) this.#inflight.delete(key);
   }
 
   /** The load: L2, filter, lock (or wait for another process), loader, writes. Settles the flight as soon as the value is known. */
@@ -910,10 +920,10 @@ class CacheImpl<T> implements Cache<T> {
       await this.#storeNegative(key, ttl, true);
       return;
     }
-    flight.resolve(value);
     const entry = this.#makeEntry(value, false, ttl);
     this.#l1Put(key, entry);
     this.#addToFilter(key);
+    flight.resolve(value);
     // With a lock, followers poll L2: the write must land before the lease is released.
     const write = this.#writeL2([{ key, entry }]);
     if (lease !== undefined) await write;

@@ -116,14 +116,14 @@ describe('createCache against a reference model', () => {
   it('L1 only (3 entries, evicting): every value returned is the live one for its key', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 60 }), (ops) => check(ops, false)),
-      { numRuns: 150 },
+      { numRuns: 400 },
     );
   });
 
   it('two caches on one L2 with the bus: reads equal the model exactly', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 60 }), (ops) => check(ops, true)),
-      { numRuns: 150 },
+      { numRuns: 400 },
     );
   });
 });
