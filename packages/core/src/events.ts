@@ -319,7 +319,8 @@ function without(list: readonly AnyListener[], fn: AnyListener): readonly AnyLis
   return list.length === 1 ? EMPTY : [...list.slice(0, i), ...list.slice(i + 1)];
 }
 
-const DEFAULT_BUS_KEY = Symbol.for('@x/core.defaultEventBus');
+/** Where the default bus lives on `globalThis` (shared by every installed copy of core). @internal */
+export const DEFAULT_BUS_KEY = Symbol.for('@x/core.defaultEventBus');
 
 /**
  * The process-wide bus that policies use when given no `events` option. It lives on `globalThis`

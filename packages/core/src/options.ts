@@ -171,50 +171,37 @@ export function checkOptionKeys(owner: string, options: unknown, known: readonly
 }
 
 /**
- * The known option a misspelt `key` most likely meant: the same name in another case, or the
- * nearest by edit distance (insertions, deletions, substitutions and swaps of two neighbours)
- * when that distance is at most a third of the name's length (and at least 1, at most 3).
- * Undefined when nothing is that close, or when two candidates are equally close.
+ * The known option a misspelt `key` most likely meant: the nearest by edit distance (insertions,
+ * deletions, substitutions, swaps of two neighbours; case ignored), when that distance is at most
+ * a third of the name's length (at least 1, at most 3) and no other option is as near.
  */
 function closestOption(key: string, known: readonly string[]): string | undefined {
-  const lower = key.toLowerCase();
-  for (const k of known) if (k.toLowerCase() === lower) return k;
-  const limit = Math.min(3, Math.max(1, Math.floor(key.length / 3)));
+  const k = key.toLowerCase();
   let best: string | undefined;
-  let bestDistance = limit + 1;
+  let bestDistance = Math.min(3, Math.max(1, Math.floor(k.length / 3))) + 1;
   let tie = false;
-  for (const k of known) {
-    const d = editDistance(lower, k.toLowerCase(), limit + 1);
-    if (d > limit) continue;
-    if (d < bestDistance) {
-      best = k;
-      bestDistance = d;
-      tie = false;
-    } else if (d === bestDistance) tie = true;
+  for (const name of known) {
+    const d = editDistance(k, name.toLowerCase());
+    if (d < bestDistance) [best, bestDistance, tie] = [name, d, false];
+    else if (d === bestDistance) tie = true;
   }
-  return best !== undefined && !tie ? best : undefined;
+  return tie ? undefined : best;
 }
 
-/** Optimal string alignment distance between `a` and `b`; any value >= `cap` means "too far". */
-function editDistance(a: string, b: string, cap: number): number {
-  if (Math.abs(a.length - b.length) >= cap) return cap;
-  let prev2: number[] = [];
-  let prev: number[] = Array.from({ length: b.length + 1 }, (_, j) => j);
+/** Optimal string alignment distance: Levenshtein plus swaps of two neighbours. */
+function editDistance(a: string, b: string): number {
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
-    const row: number[] = [i];
-    let rowMin = i;
+    const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let d = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, (prev2[j - 2] as number) + 1);
-      row.push(d);
-      if (d < rowMin) rowMin = d;
+      const swap = a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1] ? (before[j - 2] as number) + 1 : Infinity;
+      row[j] = Math.min((previous[j] as number) + 1, (row[j - 1] as number) + 1, (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1), swap);
     }
-    if (rowMin >= cap) return cap;
-    prev2 = prev;
-    prev = row;
+    before = previous;
+    previous = row;
   }
-  return Math.min(prev[b.length] as number, cap);
+  return previous[b.length] as number;
 }
 
 /**

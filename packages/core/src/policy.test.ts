@@ -1,6 +1,6 @@
 import { hostilePromise, reentrantHostilePromise } from '@x/test-support';
 import { describe, expect, it, vi } from 'vitest';
-import { FailureResultError, XError, compose, createEventBus, deriveContext, fallback, invoke, isXError, toContext, toOutcome, toPromise } from './index.js';
+import { FailureResultError, XError, compose, createEventBus, defaultEventBus, deriveContext, fallback, invoke, isXError, toContext, toOutcome, toPromise } from './index.js';
 import type { ExecuteOptions, ExecutionContext, FallbackServedEvent, Outcome, Policy, PolicyFn } from './index.js';
 import { createVirtualClock } from './testing.js';
 import { adding, direct, linking, retrying, tagging, throwingSync, tracing } from './test-policies.js';
@@ -319,6 +319,18 @@ describe('fallback', () => {
     );
     await expect(failing.execute(() => Promise.reject(boom))).rejects.toThrow('handler broke');
     expect(served).toHaveLength(2);
+  });
+
+  it('reports fallback.served on the process-wide bus when given no events option', async () => {
+    const served: FallbackServedEvent[] = [];
+    const off = defaultEventBus().on('fallback.served', (e) => served.push(e));
+    try {
+      await fallback(() => 'cached', { name: 'default-bus' }).execute(() => Promise.reject(new Error('down')));
+      expect(served.map((e) => e.name)).toEqual(['default-bus']);
+    } finally {
+      off();
+    }
+    expect(() => fallback(() => 0, { events: {} as never })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', option: 'events' }));
   });
 
   it('gives a synchronous throw from the wrapped policy to the handler, in execute and executeOutcome', async () => {

@@ -3,8 +3,9 @@ import { InvalidOptionsError } from './errors.js';
 import type { ExecuteOptions, ExecutionContext } from './context.js';
 import type { Clock } from './clock.js';
 import { XError } from './errors.js';
+import { DEFAULT_BUS_KEY } from './events.js';
 import type { BaseEvent, EventBus } from './events.js';
-import { checkClock, checkEvents, checkFunction, checkString, readOptions } from './options.js';
+import { checkClock, checkFunction, checkString, readOptions } from './options.js';
 
 /** The result of `executeOutcome`: a value, or the error, never a rejection. */
 export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
@@ -287,7 +288,8 @@ class FallbackPolicy implements Policy<object, unknown> {
   readonly #handler: FallbackHandler<unknown>;
   readonly #shouldHandle: ((error: unknown) => boolean) | undefined;
   readonly #isFailureResult: ((value: unknown) => boolean) | undefined;
-  readonly #events: EventBus;
+  /** The bus given as `events`; undefined means the process-wide one, looked up when needed. */
+  readonly #events: EventBus | undefined;
   readonly #clock: Clock;
 
   constructor(inner: AnyPolicy | undefined, handler: FallbackHandler<unknown>, options: FallbackOptions | undefined) {
@@ -297,7 +299,11 @@ class FallbackPolicy implements Policy<object, unknown> {
     this.#shouldHandle = o.shouldHandle === undefined ? undefined : checkFunction<(error: unknown) => boolean>('fallback', 'shouldHandle', o.shouldHandle);
     this.#isFailureResult = o.isFailureResult === undefined ? undefined : checkFunction<(value: unknown) => boolean>('fallback', 'isFailureResult', o.isFailureResult);
     this.name = o.name === undefined ? 'fallback' : checkString('fallback', 'name', o.name);
-    this.#events = checkEvents('fallback', o.events);
+    const events = o.events as Partial<EventBus> | null | undefined;
+    if (events !== undefined && (typeof events !== 'object' || events === null || typeof events.emit !== 'function' || typeof events.hasListeners !== 'function')) {
+      throw new InvalidOptionsError('fallback', 'events', events, 'an EventBus (on, emit, hasListeners)');
+    }
+    this.#events = events as EventBus | undefined;
     this.#clock = checkClock('fallback', o.clock);
   }
 
@@ -321,9 +327,12 @@ class FallbackPolicy implements Policy<object, unknown> {
       if (isAbortedByCaller(ctx)) throw error;
       if (this.#shouldHandle !== undefined && !this.#shouldHandle(error)) throw error;
       const value = this.#handler(error, ctx);
-      if (!this.#events.hasListeners('fallback.served')) return value;
+      // Without an `events` option: the process-wide bus, if anyone created it (nobody can listen
+      // to a bus that does not exist yet), read without pulling the bus's code into this policy.
+      const bus = this.#events ?? (globalThis as { [DEFAULT_BUS_KEY]?: EventBus })[DEFAULT_BUS_KEY];
+      if (bus === undefined || !bus.hasListeners('fallback.served')) return value;
       return toPromise(value).then((served) => {
-        this.#events.emit({ type: 'fallback.served', source: 'fallback', name: this.name, time: this.#clock.now(), error, fromResult });
+        bus.emit({ type: 'fallback.served', source: 'fallback', name: this.name, time: this.#clock.now(), error, fromResult });
         return served;
       });
     };
