@@ -10,6 +10,8 @@ import type { Observability } from './observability.js';
 import { DEFAULT_FRACTIONS, Timeline } from './phases.js';
 import type { PhaseFractions } from './phases.js';
 import { ATTEMPT_TIMEOUT_MS, LAYERS, createPolicies } from './policies.js';
+import { createDemoResilience } from './resilience.js';
+import type { DemoResilience } from './resilience.js';
 import { seededRandom } from './random.js';
 import { startServer } from './server.js';
 import type { ApiServer, DemoUrls } from './server.js';
@@ -34,7 +36,7 @@ export interface DemoOptions {
   readonly rate?: number | undefined;
   /** Concurrent virtual users. Default 10. */
   readonly users?: number | undefined;
-  /** Requests per second the rate limiter admits. Default 45: a little under the load. */
+  /** Requests per second the rate limiter admits. Default: resilience.yaml's (45, a little under the load), which edits change live. */
   readonly limitPerSecond?: number | undefined;
   /** Port of the API on 127.0.0.1. Default 0: a free one. */
   readonly port?: number | undefined;
@@ -76,7 +78,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const durationMs = positive('durationMs', options.durationMs ?? 25_000, 1_000);
   const rate = positive('rate', options.rate ?? 50, 1);
   const users = Math.round(positive('users', options.users ?? 10, 1));
-  const limitPerSecond = Math.round(positive('limitPerSecond', options.limitPerSecond ?? 45, 1));
+  const fixedLimit = options.limitPerSecond === undefined ? undefined : Math.round(positive('limitPerSecond', options.limitPerSecond, 1));
   const timeline = new Timeline(durationMs, { ...DEFAULT_FRACTIONS, ...options.phases });
   const random = seededRandom(options.seed ?? 42);
   const output: DemoOutput = options.quiet === true ? { write: () => true } : (options.output ?? process.stdout);
@@ -100,17 +102,16 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const elapsed = (): number => systemClock.now() - startedAt;
 
   let limiter: DemoLimiter | undefined;
+  let config: DemoResilience | undefined;
   let observability: Observability | undefined;
   let server: ApiServer | undefined;
   try {
-    limiter = await createDemoLimiter({
-      perSecond: limitPerSecond,
-      redisUrl: options.redisUrl,
-      redisPrefix: options.redisPrefix ?? 'x-demo',
-      events,
-    });
+    // The policies come from resilience.yaml, watched: editing it changes the rate limit live.
+    const redisPrefix = options.redisPrefix ?? 'x-demo';
+    limiter = await createDemoLimiter({ redisUrl: options.redisUrl, redisPrefix });
+    config = await createDemoResilience({ events, openMs, limitPerSecond: fixedLimit, redis: limiter.redis, redisPrefix, random });
     const downstream = new Downstream(() => timeline.at(elapsed()), random);
-    const policies = createPolicies({ events, limiter: limiter.limiter, openMs, random });
+    const policies = createPolicies({ resilience: config.resilience });
     observability = createObservability({ events, breaker: policies.breaker, downstream, intervalMs: healthIntervalMs, budgetWindowMs });
     // The first health run, before anything is shown: the view never starts on "unknown".
     await observability.health.runOnce();
@@ -133,7 +134,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     say(`  policies   ${LAYERS}`);
     say(paint('dim', '             the breaker sits outside the retry: a retried call counts once;'));
     say(paint('dim', `             the timeout (${ATTEMPT_TIMEOUT_MS} ms) applies to each attempt`));
-    limiter.description.forEach((line, i) => say(`  ${i === 0 ? 'limiter    ' : '           '}${line}`));
+    limiter.describe(config.limitPerSecond()).forEach((line, i) => say(`  ${i === 0 ? 'limiter    ' : '           '}${line}`));
+    say(paint('dim', '             from resilience.yaml: edit it while the demo runs to change the limit'));
     say(`  load       ${users} users, ${rate} req/s, ${(durationMs / 1_000).toFixed(1)} s: healthy → failing → recovering`);
     say();
     options.onRunning?.(urls);
@@ -168,17 +170,23 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       stoppedEarly: options.signal?.aborted === true && ranMs < durationMs - 1,
       limiter: limiter.mode,
       rate,
-      limitPerSecond,
+      limitPerSecond: config.limitPerSecond(),
       finalState: policies.breaker.state,
-      notes: [limiter.redisNote()].filter((n): n is string => n !== undefined),
+      notes: [limiter.redisNote(storeHealthOf(config)), ...config.reloads].filter((n): n is string => n !== undefined),
     });
     output.write(renderSummary(summary, paint));
     return summary;
   } finally {
     // Close in reverse order of creation. Every step runs even if an earlier one threw, so a
     // failure never leaves a socket or timer holding the process open.
-    await closeAll([() => server?.close(), () => observability?.close(), () => limiter?.close()]);
+    await closeAll([() => config?.close(), () => server?.close(), () => observability?.close(), () => limiter?.close()]);
   }
+}
+
+/** The health of the rate limiter's Redis store, for the summary's Redis note. */
+function storeHealthOf(config: DemoResilience): string | undefined {
+  const limiter = config.resilience.get('rate_limiter', 'api');
+  return limiter !== undefined && 'store' in limiter ? String((limiter.store as { health?: unknown }).health ?? 'unknown') : undefined;
 }
 
 async function closeAll(steps: readonly (() => unknown)[]): Promise<void> {

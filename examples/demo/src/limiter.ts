@@ -1,48 +1,42 @@
-import type { EventBus } from '@x/core';
-import { createRateLimiter } from '@x/ratelimit';
-import type { AnyRateLimiter } from '@x/ratelimit';
+import type { RedisClientLike } from '@x/ratelimit/redis';
 
-/** The rate limiter the API runs behind, and how to let go of what it holds. */
+/**
+ * Where the API's rate limit lives. The limiter itself comes from resilience.yaml (see
+ * resilience.ts); this only opens the Redis connection it uses when REDIS_URL is set.
+ */
 export interface DemoLimiter {
-  readonly limiter: AnyRateLimiter;
+  /** The Redis client for the limiter's store, or undefined in memory mode. */
+  readonly redis: RedisClientLike | undefined;
   readonly mode: 'memory' | 'redis';
-  /** Lines for the start banner: where the limit lives. */
-  readonly description: readonly string[];
-  /** A note about Redis trouble met so far (shown in the summary), if any. */
-  redisNote(): string | undefined;
+  /** Lines for the start banner: where the limit lives, at `perSecond` requests per second. */
+  describe(perSecond: number): readonly string[];
+  /** A note about Redis trouble met so far (shown in the summary), if any; `storeHealth` from the limiter's store. */
+  redisNote(storeHealth?: string): string | undefined;
   close(): Promise<void>;
 }
 
 export interface DemoLimiterOptions {
-  /** Requests per second the API admits, across every process sharing the store. */
-  readonly perSecond: number;
   /** With a Redis URL the limit is kept in Redis, shared by every demo process using it. */
   readonly redisUrl: string | undefined;
   readonly redisPrefix: string;
-  readonly events: EventBus;
 }
 
-// A small burst: at the demo's load a burst the size of the limit would hide the limiter for the
-// first second; with 10 the steady-state rejections show from the start.
-const BURST = 10;
-
 /**
- * Creates the API's rate limiter: in memory, or on Redis when a URL is given. ioredis and the
- * Redis entry point are imported only then, so the memory mode loads neither.
+ * Opens what the API's rate limiter needs: nothing in memory, a Redis connection when a URL is
+ * given. ioredis is imported only then, so the memory mode never loads it.
  */
 export async function createDemoLimiter(options: DemoLimiterOptions): Promise<DemoLimiter> {
-  const rule = { name: 'api', limit: options.perSecond, periodMs: 1_000, burst: BURST, events: options.events } as const;
   if (options.redisUrl === undefined) {
     return {
-      limiter: createRateLimiter(rule),
+      redis: undefined,
       mode: 'memory',
-      description: [`in memory, ${options.perSecond}/s (set REDIS_URL to share it between processes)`],
+      describe: (perSecond) => [`in memory, ${perSecond}/s (set REDIS_URL to share it between processes)`],
       redisNote: () => undefined,
       close: () => Promise.resolve(),
     };
   }
 
-  const [{ Redis }, { redisStore }] = await Promise.all([import('ioredis'), import('@x/ratelimit/redis')]);
+  const { Redis } = await import('ioredis');
   const redis = new Redis(options.redisUrl, {
     lazyConnect: true,
     connectTimeout: 1_000,
@@ -64,15 +58,15 @@ export async function createDemoLimiter(options: DemoLimiterOptions): Promise<De
   } catch {
     connected = false; // ioredis keeps reconnecting; the store decides locally until it can
   }
-  const store = redisStore(redis, { prefix: options.redisPrefix, onStoreError: 'local', events: options.events });
   const where = redactUrl(options.redisUrl);
   return {
-    limiter: createRateLimiter({ ...rule, store }),
+    redis: redis as unknown as RedisClientLike,
     mode: 'redis',
-    description: connected
-      ? [`on Redis at ${where}, key prefix "${options.redisPrefix}"`, `${options.perSecond}/s shared by every demo process using both`]
-      : [`on Redis at ${where}: not reachable yet`, `deciding locally until it is (onStoreError: 'local')`],
-    redisNote: () => (lastError === undefined ? undefined : `Redis: ${lastError} (store health: ${store.health})`),
+    describe: (perSecond) =>
+      connected
+        ? [`on Redis at ${where}, key prefix "${options.redisPrefix}"`, `${perSecond}/s shared by every demo process using both`]
+        : [`on Redis at ${where}: not reachable yet`, `deciding locally until it is (onStoreError: 'local')`],
+    redisNote: (storeHealth) => (lastError === undefined ? undefined : `Redis: ${lastError} (store health: ${storeHealth ?? 'unknown'})`),
     close: async () => {
       if (redis.status !== 'ready') {
         redis.disconnect();

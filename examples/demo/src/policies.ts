@@ -1,14 +1,9 @@
-import { createBreaker } from '@x/breaker';
 import type { Breaker } from '@x/breaker';
-import { createBulkhead } from '@x/bulkhead';
 import type { Bulkhead } from '@x/bulkhead';
-import { compose, fallback, isXError } from '@x/core';
-import type { EventBus } from '@x/core';
-import type { AnyRateLimiter } from '@x/ratelimit';
-import { createRetry, exponentialBackoff } from '@x/retry';
-import { createTimeout } from '@x/timeout';
+import { isXError } from '@x/core';
+import type { Policy } from '@x/core';
+import type { FallbackDefinition, Resilience } from '@x/resilience';
 import type { Quote } from './downstream.js';
-import type { Random } from './random.js';
 import type { FallbackReason, RejectReason } from './stats.js';
 
 /** A fresh answer from the downstream. */
@@ -25,17 +20,12 @@ export interface StaleAnswer {
 }
 
 export interface PolicyOptions {
-  readonly events: EventBus;
-  readonly limiter: AnyRateLimiter;
-  /** How long the breaker stays open before a probe; scaled with the run's length. */
-  readonly openMs: number;
-  readonly random: Random;
+  /** Built from resilience.yaml (see resilience.ts): the operation `downstream` is the stack below. */
+  readonly resilience: Resilience;
 }
 
-/** Per-attempt deadline: well above a healthy call (≤ 70 ms), well below a hung one. */
+/** Per-attempt deadline: well above a healthy call (≤ 70 ms), well below a hung one (resilience.yaml: timeout). */
 export const ATTEMPT_TIMEOUT_MS = 250;
-/** Longest wait for the rate limiter before answering 429. */
-export const LIMITER_MAX_WAIT_MS = 50;
 
 /** The order of the layers, outermost first, as printed by the demo. */
 export const LAYERS = 'fallback → ratelimit → bulkhead → breaker → retry → timeout';
@@ -43,10 +33,22 @@ export const LAYERS = 'fallback → ratelimit → bulkhead → breaker → retry
 const LAST_KNOWN: Quote = { sku: 'A-1042', price: 19.5, currency: 'EUR' };
 
 /**
- * Builds the stack the API handler runs every downstream call through, outermost first:
+ * The fallback of resilience.yaml's `downstream` operation (`fallback: last-known-quote`): any
+ * failure becomes the last known quote (stale), except a rate-limit rejection, which the handler
+ * answers with 429 so the client slows down.
+ */
+export const FALLBACKS: Readonly<Record<string, FallbackDefinition>> = {
+  'last-known-quote': {
+    handler: (error): StaleAnswer => ({ stale: true, quote: LAST_KNOWN, reason: reasonOf(error) as FallbackReason }),
+    shouldHandle: (error) => !isXError(error, 'RATE_LIMITED'),
+  },
+};
+
+/**
+ * The stack the API handler runs every downstream call through, outermost first, as
+ * resilience.yaml configures it (the numbers below are the file's):
  *
- * - **fallback**: any failure becomes the last known quote (stale), except a rate-limit
- *   rejection, which the handler answers with 429 so the client slows down;
+ * - **fallback**: see {@link FALLBACKS};
  * - **rate limiter**: waits up to 50 ms for capacity, then rejects;
  * - **bulkhead**: 6 calls at once, 6 more may queue for 100 ms: a slow downstream cannot tie up
  *   every request;
@@ -55,41 +57,25 @@ const LAST_KNOWN: Quote = { sku: 'A-1042', price: 19.5, currency: 'EUR' };
  *   retrying, and while it is open nothing is retried at all;
  * - **retry**: 3 attempts, 25 → 200 ms exponential backoff with equal jitter;
  * - **timeout**: 250 ms per attempt, cooperative (the downstream call gets the signal).
+ *
+ * `pipeline` follows reloads of the file; the instances are the live ones.
  */
 export function createPolicies(options: PolicyOptions) {
-  const events = options.events;
-  const bulkhead: Bulkhead = createBulkhead({ name: 'downstream', maxConcurrent: 6, maxQueue: 6, maxWaitMs: 100, events });
-  const breaker: Breaker = createBreaker({
-    name: 'downstream',
-    failureThreshold: 5,
-    window: { kind: 'count', size: 20 },
-    failureRateThreshold: 0.5,
-    minimumCalls: 10,
-    openMs: options.openMs,
-    successThreshold: 2,
-    events,
-  });
-  const retry = createRetry({
-    name: 'downstream',
-    maxAttempts: 3,
-    backoff: exponentialBackoff({ initialMs: 25, maxMs: 200, jitter: 'equal' }),
-    random: options.random,
-    events,
-  });
-  const timeout = createTimeout(ATTEMPT_TIMEOUT_MS, { name: 'downstream', events });
-  const stale = fallback(
-    (error): StaleAnswer => ({ stale: true, quote: LAST_KNOWN, reason: reasonOf(error) as FallbackReason }),
-    { name: 'last-known-quote', shouldHandle: (error) => !isXError(error, 'RATE_LIMITED') },
-  );
-  const pipeline = compose(
-    stale,
-    options.limiter.policy('global', { maxWaitMs: LIMITER_MAX_WAIT_MS }),
-    bulkhead,
-    breaker,
-    retry,
-    timeout,
-  );
-  return { pipeline, breaker, bulkhead, retry, timeout };
+  const { resilience } = options;
+  // The fallback may answer with a stale quote instead of the fresh one.
+  const pipeline = resilience.policy('downstream') as Policy<object, StaleAnswer>;
+  return {
+    pipeline,
+    breaker: resilience.get('breaker', 'downstream') as Breaker,
+    bulkhead: resilience.get('bulkhead', 'downstream') as Bulkhead,
+    /** A retry or timeout is replaced when a reload changes it: read them when needed. */
+    get retry() {
+      return resilience.get('retry', 'downstream');
+    },
+    get timeout() {
+      return resilience.get('timeout', 'downstream');
+    },
+  };
 }
 
 export type Policies = ReturnType<typeof createPolicies>;
