@@ -46,6 +46,7 @@ const ROWS: readonly [string, RowFactory][] = [
   ...lockRows,
   ...cacheRows,
   ...(await import('./cases/resilience.js')).rows,
+  ...(await import('./cases/observability.js')).rows,
   ['metrics-overhead', metricsOverhead],
   ['metrics-overhead-durations', metricsOverheadWithDurations],
 ];

@@ -1,4 +1,5 @@
-import { SpanStatusCode, context, trace } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, SpanStatusCode, context, trace } from '@opentelemetry/api';
+import type { Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { AlwaysOffSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
@@ -143,6 +144,25 @@ describe('traced', () => {
     // The API's tracer with no SDK registered: a no-op.
     expect(await traced(breaker, trace.getTracer('none'), { events }).execute(() => 'w')).toBe('w');
     expect(spans()).toEqual([]);
+  });
+
+  it('with a no-op tracer asks it again only once every 1024 calls, and picks up a real one within that', async () => {
+    const events = createEventBus();
+    let asked = 0;
+    let real = false;
+    const switching = {
+      startSpan: (name: string, options: object) => {
+        asked++;
+        return real ? tracer.startSpan(name, options) : trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+      },
+    } as unknown as Tracer;
+    const policy = traced(createBreaker({ name: 'p', events }), switching, { events });
+    for (let i = 0; i < 2_048; i++) await policy.execute(() => i);
+    expect(asked).toBe(2); // the first call, then the 1 025th
+    real = true;
+    for (let i = 0; i < 1_024; i++) await policy.execute(() => i);
+    expect(spans().length).toBeGreaterThan(0);
+    expect(spans().length).toBeLessThanOrEqual(1_024);
   });
 
   it('rejects what is not a policy or a tracer, and unknown options, with INVALID_OPTIONS', () => {
