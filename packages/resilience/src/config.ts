@@ -322,7 +322,7 @@ const SECTION_OF: Record<Exclude<LayerKind, 'fallback'>, string> = {
   timeout: 'timeouts',
 };
 
-const NOT_YET = (what: string, pkg: string) => `${what} belongs to ${pkg}, which @x/resilience does not configure yet: validated, not applied`;
+const NOT_YET = (what: string, how: string) => `${what}: validated, not applied (@x/resilience does not create it; ${how})`;
 
 /**
  * Validates a raw config (an object as parsed from YAML or JSON) and resolves presets, defaults,
@@ -421,14 +421,22 @@ export function resolveResilienceConfig(input: unknown, options: ResolveOptions 
     for (const [k, v] of Object.entries(explicit)) merged[k] = isObj(v) && isObj(merged[k]) ? overlay(k, merged[k] as Obj, v) : v;
     operationsRaw.cache = merged;
     if (own(cache, 'enable_dead_letter_queue') !== undefined) {
-      notApplied.push({ path: 'cache.enable_dead_letter_queue', reason: NOT_YET('a dead-letter queue for write-behind', '@x/cache with @x/dlq') });
+      notApplied.push({
+        path: 'cache.enable_dead_letter_queue',
+        reason: NOT_YET('a dead-letter queue for write-behind', "pass a queue from @x/dlq as createCache's writeBehind.deadLetter"),
+      });
     }
     if (own(cache, 'enable_bloom_filter') !== undefined) {
-      notApplied.push({ path: 'cache.enable_bloom_filter', reason: NOT_YET('a bloom filter in front of the store', '@x/cache with @x/bloom') });
+      notApplied.push({ path: 'cache.enable_bloom_filter', reason: NOT_YET('a bloom filter in front of the store', "pass a filter from @x/bloom as createCache's filter") });
     }
   }
-  for (const [name, pkg] of [['pubsub', '@x/cache (invalidation bus)'], ['dlq', '@x/dlq'], ['bloom', '@x/bloom']] as const) {
-    if (own(raw, name) !== undefined) notApplied.push({ path: name, reason: NOT_YET(`the ${name} section`, pkg) });
+  const HOW = {
+    pubsub: "create the bus with createInvalidationBus from @x/cache/redis; cacheWiring().invalidationBusOptions has its channel and timeout",
+    dlq: 'create the queue with createDeadLetterQueue from @x/dlq',
+    bloom: 'create the filter with @x/bloom',
+  } as const;
+  for (const name of ['pubsub', 'dlq', 'bloom'] as const) {
+    if (own(raw, name) !== undefined) notApplied.push({ path: name, reason: NOT_YET(`the ${name} section`, HOW[name]) });
   }
 
   const fromCacheSection = cache !== undefined && own(section('operations'), 'cache') === undefined;

@@ -1,6 +1,7 @@
 export { createResilience } from './manager.js';
 export type {
   AppliedChange,
+  CacheWiring,
   CheckImplementation,
   FallbackDefinition,
   ReloadReport,

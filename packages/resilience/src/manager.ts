@@ -30,6 +30,7 @@ import type { Backoff, RetryPolicy, RetryPolicyStats } from '@x/retry';
 import { createTimeout } from '@x/timeout';
 import type { TimeoutPolicy, TimeoutStats } from '@x/timeout';
 import { resolveResilienceConfig } from './config.js';
+import { parseDuration } from './duration.js';
 import type {
   BreakerGroupSettings,
   BreakerSettings,
@@ -142,6 +143,20 @@ export interface ResilienceStats {
   readonly notApplied: readonly NotApplied[];
 }
 
+/**
+ * What the config gives `@x/cache` (go-cachex's `cache:` and `pubsub:` sections), without this
+ * package depending on it: spread `cacheOptions` into `createCache`, pass
+ * `invalidationBusOptions` to `createInvalidationBus` from `@x/cache/redis`.
+ */
+export interface CacheWiring {
+  /** `storePolicy`: the operation's layers (breaker → retry → timeout from `cache.circuit_breaker`, `cache.retry`, `cache.timeout`), following reloads. */
+  readonly cacheOptions: { readonly storePolicy: Policy };
+  /** From `pubsub`: `invalidation_channel` → `channel`, `message_timeout` → `timeoutMs`; undefined without a `pubsub` section or when it is disabled. */
+  readonly invalidationBusOptions: { readonly channel?: string; readonly timeoutMs?: number } | undefined;
+  /** What the config asks for that you create and pass to `createCache` (`filter`, `writeBehind.deadLetter`). */
+  readonly wants: { readonly bloomFilter: boolean; readonly deadLetterQueue: boolean };
+}
+
 /** What `health()` returns. */
 export interface ResilienceHealth {
   /** `fail`: a critical check fails; `warn`: a circuit is not closed, a budget is exhausted or a non-critical check fails; else `pass`. */
@@ -173,6 +188,8 @@ export interface Resilience {
   stats(): ResilienceStats;
   /** One summary of breakers, error budgets and health checks. */
   health(): ResilienceHealth;
+  /** The config's cache settings in `@x/cache`'s terms (see {@link CacheWiring}); `operation` defaults to `'cache'`. */
+  cacheWiring(operation?: string): CacheWiring;
   /** Runs the health checks now and resolves with the summary. */
   checkHealth(): Promise<ResilienceHealth>;
   /**
@@ -776,6 +793,27 @@ class ResilienceImpl implements Resilience {
     const fail = checks !== undefined && checks.status === 'fail';
     if (checks?.status === 'warn') warn = true;
     return { status: fail ? 'fail' : warn ? 'warn' : 'pass', healthy: !fail, breakers, errorBudgets, checks };
+  }
+
+  cacheWiring(operation = 'cache'): CacheWiring {
+    const storePolicy = this.policy(operation);
+    const raw = this.#config.raw;
+    const section = (name: string): Record<string, unknown> | undefined => {
+      const value = raw[name];
+      return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+    };
+    const pubsub = section('pubsub');
+    const cache = section('cache');
+    let invalidationBusOptions: CacheWiring['invalidationBusOptions'];
+    if (pubsub !== undefined && pubsub.enabled !== false) {
+      const timeoutMs = pubsub.message_timeout === undefined ? undefined : parseDuration(pubsub.message_timeout);
+      invalidationBusOptions = defined({ channel: pubsub.invalidation_channel as string | undefined, timeoutMs });
+    }
+    return {
+      cacheOptions: { storePolicy },
+      invalidationBusOptions,
+      wants: { bloomFilter: cache?.enable_bloom_filter === true || section('bloom')?.enabled === true, deadLetterQueue: cache?.enable_dead_letter_queue === true || section('dlq')?.enabled === true },
+    };
   }
 
   async checkHealth(): Promise<ResilienceHealth> {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createEventBus } from '@x/core';
+import { createEventBus, isXError } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import { describe, expect, it } from 'vitest';
 import { createResilience, loadResilienceConfig } from './index.js';
@@ -24,6 +24,18 @@ describe("the seeds' own files load as they are", () => {
     const resilience = createResilience(config, { clock, events: createEventBus() });
     expect(await resilience.execute('cache', () => 'hit')).toBe('hit');
     expect(resilience.stats().notApplied).toHaveLength(3);
+
+    // What @x/cache takes: the store policy (the operation `cache`), the invalidation bus options, what to pass yourself.
+    const wiring = resilience.cacheWiring();
+    expect(wiring.invalidationBusOptions).toEqual({ channel: 'cache:invalidation', timeoutMs: 10_000 });
+    expect(wiring.wants).toEqual({ bloomFilter: true, deadLetterQueue: true });
+    let attempts = 0;
+    const call = wiring.cacheOptions.storePolicy.execute(() => (attempts++, Promise.reject(new Error('store down'))));
+    const settled = call.catch((e: unknown) => e);
+    await clock.advance(10_000);
+    expect(isXError(await settled, 'RETRY_EXHAUSTED')).toBe(true);
+    expect(attempts).toBe(4); // max_retries 3
+    expect(resilience.get('breaker', 'cache')?.stats().totals.failures).toBe(1);
   });
 
   it('go-cachex development.yaml: fewer retries, shorter timeouts; its retry keeps the default multiplier', async () => {
@@ -32,6 +44,9 @@ describe("the seeds' own files load as they are", () => {
     expect(config.retries.cache).toMatchObject({ max_attempts: 3, initial_delay: 50, max_delay: 500, multiplier: 2 });
     expect(config.timeouts.cache?.duration).toBe(2_000);
     expect(config.notApplied.map((n) => n.path)).toEqual(['cache.enable_dead_letter_queue', 'cache.enable_bloom_filter', 'pubsub']);
+    const wiring = createResilience(config, { events: createEventBus() }).cacheWiring();
+    expect(wiring.invalidationBusOptions).toBeUndefined(); // pubsub.enabled: false
+    expect(wiring.wants).toEqual({ bloomFilter: false, deadLetterQueue: false });
   });
 
   it('a DWCP-style config builds every named instance and runs send-message through all protections', async () => {
