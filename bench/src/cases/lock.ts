@@ -164,17 +164,19 @@ function freePort(): Promise<number> {
 async function startServer(): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
   const child = spawn(process.env['REDIS_SERVER'] ?? 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const probe = client(port);
   for (let i = 0; i < 400; i++) {
+    // A fresh client per try: one whose first connect failed is already reconnecting on its own.
+    const probe = new Redis(port, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    probe.on('error', () => {});
     try {
       await probe.connect();
       probe.disconnect();
       return { port, child };
     } catch {
+      probe.disconnect();
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-  probe.disconnect();
   child.kill('SIGKILL');
   throw new Error(`redis-server on port ${port} did not start`);
 }
