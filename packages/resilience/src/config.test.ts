@@ -145,6 +145,24 @@ describe('every documented key', () => {
     ]);
   });
 
+  it('rate limiters on Redis keep on_store_error; the go-cachex and seed sections (cache, pubsub, dlq, bloom) are validated and reported', () => {
+    const config = resolveResilienceConfig({
+      rate_limiters: { r: { limit: 5, store: 'redis', on_store_error: 'local' } },
+      cache: { timeout: '1s', enable_dead_letter_queue: true, enable_bloom_filter: false },
+      pubsub: { enabled: true, invalidation_channel: 'c', health_channel: 'h', max_subscribers: 5, message_timeout: '2s' },
+      dlq: { enabled: true, queue_size: 100, workers: 2, max_attempts: 5, initial_delay: '100ms', max_delay: '10s' },
+      bloom: { enabled: true, expected_items: 1_000_000, false_positive_rate: 0.01 },
+    });
+    expect(config.rateLimiters.r).toMatchObject({ store: 'redis', on_store_error: 'local' });
+    expect(config.notApplied.map((n) => n.path)).toEqual(['cache.enable_dead_letter_queue', 'cache.enable_bloom_filter', 'pubsub', 'dlq', 'bloom']);
+    expect(config.notApplied.find((n) => n.path === 'bloom')?.reason).toMatch(/@x\/bloom/);
+    expect(issuesOf({ dlq: { workers: 0 }, bloom: { false_positive_rate: 1 }, pubsub: { max_subscribers: 'many' } })).toEqual([
+      'dlq.workers: must be an integer in [1, 1000], got 0',
+      'bloom.false_positive_rate: must be a number in (0, 1), got 1',
+      'pubsub.max_subscribers: must be an integer >= 1, got "many"',
+    ]);
+  });
+
   it('an operation with nothing configured and preset none has no layers', () => {
     expect(resolveResilienceConfig({ preset: 'none', operations: { bare: {} } }).operations.bare?.layers).toEqual([]);
   });
