@@ -174,13 +174,20 @@ class MemoryQueueStore implements QueueStore {
     let dropped: { id: string; doc: string } | undefined;
     if (s.live.size + s.dead.size >= maxSize) {
       if (overflow === 'reject') return Promise.resolve({ kind: 'full' });
-      const pending = first(s.live);
+      // Never an item a worker holds: it would be processed and reported dropped both.
+      let pending: Entry | undefined;
+      for (const entry of s.live.values()) {
+        if (entry.state !== 'inflight') {
+          pending = entry;
+          break;
+        }
+      }
       const dead = first(s.dead);
       const victim = pending === undefined ? dead : dead === undefined || pending.seq < dead.seq ? pending : dead;
-      if (victim !== undefined) {
-        s.remove(victim);
-        dropped = { id: victim.id, doc: victim.doc };
-      }
+      // Everything held is in flight: nothing can make room.
+      if (victim === undefined) return Promise.resolve({ kind: 'full' });
+      s.remove(victim);
+      dropped = { id: victim.id, doc: victim.doc };
     }
     const id = String(s.nextId++);
     const entry: Entry = {
@@ -287,6 +294,8 @@ class MemoryQueueStore implements QueueStore {
     const s = this.#s;
     const entry = s.entries.get(id);
     if (entry === undefined || entry.state === 'inflight') return Promise.resolve(false);
+    // A new doc was computed from the dead record: it only applies while the item is still dead.
+    if (doc !== undefined && entry.state !== 'dead') return Promise.resolve(false);
     if (doc !== undefined) entry.doc = doc;
     if (entry.state === 'dead') {
       s.dead.delete(id);

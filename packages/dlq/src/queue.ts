@@ -374,6 +374,14 @@ class Queue<T> implements DeadLetterQueue<T> {
   #idleWaiters: Array<() => void> = [];
   #buffer: Buffered[] = [];
   #flushing: Promise<void> | undefined;
+  /** Recordings (add, wrap, stage) still waiting on the store: close() lets them settle before its last flush. */
+  readonly #recording = new Set<Promise<unknown>>();
+  /** The poll in progress, if any: stop() and close() wait for it so no claim lands after them. */
+  #pollDone: Promise<void> | undefined;
+  /** True while close({ drain: true }) processes what is due (workers are stopped, claims are wanted). */
+  #draining = false;
+  /** True once close() began aborting processors: an attempt they abandon is handed back, not counted. */
+  #closing = false;
   #localIds = 0;
   #sizes: StoreSizes = { pending: 0, inFlight: 0, dead: 0, oldestPendingSince: undefined, oldestDeadSince: undefined };
   #sizesAt = 0;
@@ -475,10 +483,18 @@ class Queue<T> implements DeadLetterQueue<T> {
       const idempotencyKey = checkKey('add', 'idempotencyKey', o.idempotencyKey);
       const source = o.source === undefined ? 'add' : checkString('add', 'source', o.source);
       const doc = this.#buildDoc(item, o.error, source, key, idempotencyKey, checkMeta('add', o.meta));
-      return this.#record({ doc, key, idempotencyKey, item }, this.#onStoreError === 'buffer');
+      return this.#track(this.#record({ doc, key, idempotencyKey, item }, this.#onStoreError === 'buffer'));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** Keeps `promise` in #recording until it settles (close() waits for them). */
+  #track<R>(promise: Promise<R>): Promise<R> {
+    this.#recording.add(promise);
+    const forget = () => void this.#recording.delete(promise);
+    promise.then(forget, forget);
+    return promise;
   }
 
   /** Stores one record; on a store failure buffers it (when `buffer`) or rejects. */
@@ -488,6 +504,9 @@ class Queue<T> implements DeadLetterQueue<T> {
     try {
       outcome = await this.#storeAdd(entry);
     } catch (error) {
+      // A full queue is an answer, not a store failure: the caller gets DLQ_FULL (already counted
+      // and emitted as 'rejected'); buffering it would record it later behind that report.
+      if (isXError(error, 'DLQ_FULL')) throw error;
       this.#storeFailed();
       if (!buffer) throw error;
       if (this.#buffer.length >= this.#bufferSize) {
@@ -590,7 +609,7 @@ class Queue<T> implements DeadLetterQueue<T> {
       if (this.#buffer.length > 0 && !this.#closed) void this.#flush();
       return invoke((value: A) => fn(value), item).then(undefined, (error: unknown) => {
         if (!safeFilter(resolved.shouldDeadLetter, error)) throw error;
-        return this.#deadLetter(item, error, resolved).then(() => {
+        return this.#track(this.#deadLetter(item, error, resolved)).then(() => {
           throw error;
         });
       });
@@ -606,7 +625,7 @@ class Queue<T> implements DeadLetterQueue<T> {
         const ctx = toContext(executeOptions);
         return invoke(fn, ctx).then(undefined, (error: unknown) => {
           if (isAbortedByCaller(ctx) || !safeFilter(resolved.shouldDeadLetter, error)) throw error;
-          return queue.#deadLetter(item, error, resolved).then(() => {
+          return queue.#track(queue.#deadLetter(item, error, resolved)).then(() => {
             throw error;
           });
         });
@@ -631,10 +650,11 @@ class Queue<T> implements DeadLetterQueue<T> {
     this.#kick();
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.#running = false;
     this.#clearTimer();
-    return this.#settleRunning();
+    await this.#pollDone;
+    await this.#settleRunning();
   }
 
   async close(options?: CloseOptions): Promise<void> {
@@ -645,16 +665,27 @@ class Queue<T> implements DeadLetterQueue<T> {
     if (drain && this.#process !== undefined) {
       this.#running = false;
       this.#clearTimer();
+      await this.#pollDone;
       await this.#settleRunning();
       this.#abort ??= new AbortController();
-      await this.#drain();
+      this.#draining = true;
+      try {
+        await this.#drain();
+      } finally {
+        this.#draining = false;
+      }
     } else {
       this.#running = false;
       this.#clearTimer();
+      this.#closing = true;
       this.#abort?.abort(new DeadLetterQueueClosedError(this.name));
+      await this.#pollDone;
       await this.#settleRunning();
     }
     this.#closed = true;
+    // Recordings that were waiting on the store when close began settle first (each within the
+    // store's deadline), so one that failed is in the buffer for the flush below, never after it.
+    while (this.#recording.size > 0) await Promise.allSettled([...this.#recording]);
     if (this.#buffer.length > 0) await this.#flush();
     for (const entry of this.#buffer.splice(0)) this.#drop('closed', undefined, entry.item);
     this.#clearTimer();
@@ -729,7 +760,7 @@ class Queue<T> implements DeadLetterQueue<T> {
       this.#pollAgain = true;
       return;
     }
-    void this.#poll();
+    this.#pollDone = this.#poll();
   }
 
   async #poll(): Promise<void> {
@@ -761,6 +792,12 @@ class Queue<T> implements DeadLetterQueue<T> {
     }
     this.#sizes = result.sizes;
     this.#sizesAt = now;
+    if (!this.#running && !this.#draining) {
+      // stop() or close() came while this claim was in flight: hand the items back at once (the
+      // same record, due now) instead of processing them after the queue said it stopped.
+      await Promise.all(result.entries.map((entry) => this.#release(entry)));
+      return 0;
+    }
     for (const entry of result.entries) void this.#run(entry);
     if (result.entries.length < free) {
       // Nothing more is due now: sleep until the next due item, and poll a shared store at least every pollIntervalMs.
@@ -805,6 +842,12 @@ class Queue<T> implements DeadLetterQueue<T> {
         error = e;
       }
       const now = this.#clock.now();
+      if (failed && this.#closing && ctx.signal.aborted) {
+        // close() aborted it: the queue's shutdown is not the item's failure. Hand it back
+        // with its attempts unchanged (counting it could make an item on its last attempt dead).
+        await this.#release(entry);
+        return;
+      }
       if (!failed) {
         try {
           // False: the lease ran out meanwhile and another delivery owns the item now.
@@ -846,6 +889,16 @@ class Queue<T> implements DeadLetterQueue<T> {
       const waiters = this.#idleWaiters.splice(0);
       for (const resolve of waiters) resolve();
       this.#kick();
+    }
+  }
+
+  /** Puts a claimed item back, due now, with its record unchanged (no attempt counted). */
+  async #release(entry: ClaimedEntry): Promise<void> {
+    try {
+      await this.#store.reschedule(entry.id, entry.token, entry.doc, this.#clock.now());
+    } catch {
+      // The lease runs out and the item is delivered again: never lost.
+      this.#storeFailed();
     }
   }
 

@@ -63,6 +63,35 @@ describe.skipIf(!available)('redisDlqStore on a real Redis', () => {
     expect(await client().hlen(keys.tok)).toBe(0);
   });
 
+  it('a delivery reclaimed after visibilityMs belongs to the new holder: the late worker\'s result is ignored and does not release the item', async () => {
+    const own = `${prefix}late${n++}`;
+    const store = redisDlqStore(client(), { prefix: own, timeoutMs: 5_000 }).bind({ queue: 'late', clock: systemClock, events: createEventBus() });
+    const added = await store.add('{"item":1,"failure":{"name":"E","message":"m","source":"t","firstFailedAt":0,"lastFailedAt":0},"attempts":0,"addedAt":0,"revived":0}', undefined, 0, 0, 0, 'reject');
+    expect(added.kind).toBe('added');
+    const first = await store.claim('worker-a', 1, Date.now(), 50);
+    expect(first.entries).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const second = await store.claim('worker-b', 1, Date.now(), 50);
+    expect(second.entries).toHaveLength(1);
+    expect(second.entries[0]?.deliveries).toBe(2);
+    const late = first.entries[0]!;
+    const holder = second.entries[0]!;
+    expect(holder.token).not.toBe(late.token);
+    // Worker a wakes up and fails the item: that must not put it back to wait (worker b holds it).
+    expect(await store.reschedule(late.id, late.token, late.doc, 0)).toBe(false);
+    expect(await store.bury(late.id, late.token, late.doc, 0)).toBe(false);
+    expect(await store.complete(late.id, late.token)).toBe(false);
+    expect((await store.get(late.id))?.inFlight).toBe(true);
+    // Nobody else can take it while b holds it...
+    expect((await store.claim('worker-c', 1, Date.now() + 10_000, 60_000)).entries).toEqual([]);
+    // ... and b's own result counts.
+    expect(await store.complete(holder.id, holder.token)).toBe(true);
+    expect(await store.get(holder.id)).toBeUndefined();
+    const keys = dlqKeys(own, 'late');
+    expect(await client().xlen(keys.ready)).toBe(0);
+    expect(((await client().xpending(keys.ready, 'w')) as unknown[])[0]).toBe(0);
+  });
+
   it('rejects a client that is not an ioredis instance and hostile prefixes with INVALID_OPTIONS', () => {
     for (const bad of [undefined, null, 42, {}]) expect(() => redisDlqStore(bad as never)).toThrow(/redis/);
     for (const prefix of ['a{b', 'a}b', '', 7]) {

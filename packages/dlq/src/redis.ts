@@ -51,14 +51,33 @@ const PAD = `
 local function pad(id) return string.format('%016d', tonumber(id)) end
 `;
 
-const REMOVE = `${PAD}
+// A delivery token is '<stream entry id>/<delivery count>'. XAUTOCLAIM keeps the entry id when it
+// hands an expired delivery to another worker, so the count is what tells the two holders apart:
+// the late one's result is ignored and never acknowledges the new holder's delivery.
+const TOKEN = `
+local function sidOf(token) return string.match(token, '^[^/]+') end
+`;
+
+const REMOVE = `${PAD}${TOKEN}
 local function ackdel(sid)
   redis.pcall('XACK', KEYS[10], 'w', sid)
   redis.pcall('XDEL', KEYS[10], sid)
 end
+-- True when token is the item's current delivery (and acknowledges it). A token of an older
+-- stream entry is cleaned up; one of the same entry reclaimed by another worker is left alone.
+local function own(id, token)
+  local current = redis.call('HGET', KEYS[3], id)
+  local sid = sidOf(token)
+  if current == token then
+    ackdel(sid)
+    return true
+  end
+  if not current or sidOf(current) ~= sid then ackdel(sid) end
+  return false
+end
 local function remove(id)
-  local sid = redis.call('HGET', KEYS[3], id)
-  if sid then ackdel(sid) end
+  local current = redis.call('HGET', KEYS[3], id)
+  if current then ackdel(sidOf(current)) end
   redis.call('HDEL', KEYS[1], id)
   redis.call('HDEL', KEYS[2], id)
   redis.call('HDEL', KEYS[3], id)
@@ -98,13 +117,27 @@ local function add(doc, idem, dueAt)
   local victim, victimDoc = false, false
   if maxSize > 0 and redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8]) >= maxSize then
     if ARGV[3] == 'reject' then return {'full'} end
-    local p = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
-    local d = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
-    if p[1] and (not d[1] or tonumber(p[2]) < tonumber(d[2])) then victim = p[1] elseif d[1] then victim = d[1] end
-    if victim then
-      victimDoc = redis.call('HGET', KEYS[1], victim) or ''
-      remove(victim)
+    -- The oldest pending item that is waiting (never one a worker holds: it would be processed
+    -- and reported dropped both), or the oldest dead one, whichever entered its state first.
+    local p, ps = false, false
+    local from = 0
+    while not p do
+      local ids = redis.call('ZRANGE', KEYS[7], from, from + 63, 'WITHSCORES')
+      if #ids == 0 then break end
+      for i = 1, #ids, 2 do
+        if redis.call('ZSCORE', KEYS[6], pad(ids[i])) then
+          p, ps = ids[i], ids[i + 1]
+          break
+        end
+      end
+      from = from + 64
     end
+    local d = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
+    if p and (not d[1] or tonumber(ps) < tonumber(d[2])) then victim = p elseif d[1] then victim = d[1] end
+    -- Everything held is in flight: nothing can make room.
+    if not victim then return {'full'} end
+    victimDoc = redis.call('HGET', KEYS[1], victim) or ''
+    remove(victim)
   end
   local id = tostring(redis.call('INCR', KEYS[9]))
   redis.call('HSET', KEYS[1], id, doc)
@@ -123,7 +156,7 @@ return out
 `);
 
 // ARGV: now, count, consumer, minIdle (visibilityMs)
-const CLAIM = defineScript(`${SIZES}${PAD}
+const CLAIM = defineScript(`${SIZES}${PAD}${TOKEN}
 local now = tonumber(ARGV[1])
 local count = tonumber(ARGV[2])
 if redis.call('EXISTS', KEYS[10]) == 0 then
@@ -138,8 +171,11 @@ end
 local out = {}
 local function take(sid, id, deliveries)
   local doc = id and redis.call('HGET', KEYS[1], id)
-  if doc and redis.call('HGET', KEYS[3], id) == sid then
-    out[#out + 1] = {id, sid, doc, deliveries}
+  local current = doc and redis.call('HGET', KEYS[3], id)
+  if current and sidOf(current) == sid then
+    local token = sid .. '/' .. deliveries
+    redis.call('HSET', KEYS[3], id, token)
+    out[#out + 1] = {id, token, doc, deliveries}
   else
     redis.call('XACK', KEYS[10], 'w', sid)
     redis.call('XDEL', KEYS[10], sid)
@@ -164,13 +200,12 @@ local nxt = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
 return {out, nxt[2] or false, sizes()}
 `);
 
-// ARGV: (id, stream entry id) per item, batched like ADD.
+// ARGV: (id, delivery token) per item, batched like ADD.
 const COMPLETE = defineScript(`${REMOVE}
 local out = {}
 for i = 1, #ARGV, 2 do
-  ackdel(ARGV[i + 1])
-  if redis.call('HGET', KEYS[3], ARGV[i]) == ARGV[i + 1] then
-    redis.call('HDEL', KEYS[3], ARGV[i]) -- acknowledged above: remove() need not do it again
+  if own(ARGV[i], ARGV[i + 1]) then
+    redis.call('HDEL', KEYS[3], ARGV[i]) -- acknowledged by own(): remove() need not do it again
     remove(ARGV[i])
     out[#out + 1] = 1
   else
@@ -180,20 +215,18 @@ end
 return out
 `);
 
-// ARGV: id, stream entry id, doc, dueAt
+// ARGV: id, delivery token, doc, dueAt
 const RESCHEDULE = defineScript(`${REMOVE}
-ackdel(ARGV[2])
-if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+if not own(ARGV[1], ARGV[2]) then return 0 end
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[6], ARGV[4], pad(ARGV[1]))
 return 1
 `);
 
-// ARGV: id, stream entry id, doc, now
+// ARGV: id, delivery token, doc, now
 const BURY = defineScript(`${REMOVE}
-ackdel(ARGV[2])
-if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+if not own(ARGV[1], ARGV[2]) then return 0 end
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('ZREM', KEYS[7], ARGV[1])
@@ -237,11 +270,14 @@ end
 return {out, false}
 `);
 
-// ARGV: id, doc ('' = keep), dueAt, now
+// ARGV: id, doc ('' = keep), dueAt, now. A doc was computed from the dead record: it applies only
+// while the item is still dead (else it would overwrite a newer record).
 const REVIVE = defineScript(`${PAD}
 local id = ARGV[1]
 if redis.call('HEXISTS', KEYS[1], id) == 0 then return 0 end
-if redis.call('ZSCORE', KEYS[8], id) then
+local dead = redis.call('ZSCORE', KEYS[8], id)
+if ARGV[2] ~= '' and not dead then return 0 end
+if dead then
   redis.call('ZREM', KEYS[8], id)
   redis.call('ZADD', KEYS[7], redis.call('INCR', KEYS[9]), id)
   redis.call('HSET', KEYS[2], id, ARGV[4])

@@ -2,6 +2,7 @@
 import { createEventBus, isXError, systemClock } from '@x/core';
 import type { XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
+import { deferred } from '@x/test-support';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentFailureError, createDeadLetterQueue } from './index.js';
 import type { DeadLetterQueue, DeadLetterQueueOptions, DeadLetterStore } from './index.js';
@@ -306,6 +307,72 @@ export function contractSuite(label: string, makeStore: StoreFactory): void {
         expect(record?.idempotencyKey).toBe(keys[i]);
       }
       for (const key of keys) expect(await dlq.add('again', { idempotencyKey: key })).toBe(ids[keys.indexOf(key)]);
+    });
+
+    it("overflow 'drop-oldest' never drops an item a worker is processing: the oldest waiting one makes room", async () => {
+      const gate = deferred<void>();
+      const processed: unknown[] = [];
+      const { dlq, clock, of } = setup<string>({
+        maxSize: 2,
+        overflow: 'drop-oldest',
+        concurrency: 1,
+        backoff: () => 0,
+        process: async (item) => {
+          if (item === 'a') await gate.promise;
+          processed.push(item);
+        },
+      });
+      const a = await dlq.add('a');
+      dlq.start();
+      await until(async () => (await dlq.get(a))?.inFlight === true);
+      await clock.advance(10);
+      const b = await dlq.add('b');
+      await dlq.add('c'); // full: one of a (in flight) and b (waiting) must go
+      gate.resolve();
+      await until(() => processed.length >= 2);
+      await settle();
+      const dropped = of('dlq.dropped').map((e) => e.id);
+      expect(dropped).toEqual([b]);
+      // Every item ends in exactly one place: processed, or dropped.
+      expect(processed.sort()).toEqual(['a', 'c']);
+      expect(dlq.snapshot.totals.succeeded).toBe(2);
+    });
+
+    it('redrive does not overwrite an item that left the dead state meanwhile (retried and rescheduled): counted as skipped, its record kept', async () => {
+      let failures = 0;
+      const { dlq, clock, of } = setup<{ n: number }>({
+        maxAttempts: 1,
+        backoff: () => 0,
+        process: () => {
+          failures++;
+          throw new Error(`down ${failures}`);
+        },
+      });
+      const a = await dlq.add({ n: 1 });
+      const b = await dlq.add({ n: 2 });
+      dlq.start();
+      await clock.advance(0);
+      await until(() => of('dlq.dead').length === 2);
+      await dlq.stop();
+      // Redrive at 1 per second: a moves at once, b waits a second.
+      const redriving = dlq.redrive({ ratePerSecond: 1, transform: (r) => ({ n: r.item.n * 100 }) });
+      await until(async () => (await dlq.get(a))?.state === 'pending');
+      // Meanwhile an operator retries b and a worker fails it again: b is dead with a newer failure.
+      expect(await dlq.retry(b)).toBe(true);
+      dlq.start();
+      await clock.advance(0);
+      await until(async () => (await dlq.get(b))?.state === 'dead' && failures >= 3);
+      await dlq.stop();
+      const newer = await dlq.get(b);
+      // ... and then moves back to pending by another retry, before the redrive reaches it.
+      expect(await dlq.retry(b)).toBe(true);
+      await clock.advance(1_000);
+      const result = await redriving;
+      expect(result).toMatchObject({ moved: 1, skipped: 1 });
+      const now = await dlq.get(b);
+      expect(now?.item).toEqual({ n: 2 });
+      expect(now?.failure.message).toBe(newer?.failure.message);
+      expect(now?.revived).toBe((newer?.revived ?? 0) + 1);
     });
 
     it('10 000 items with random failures: each ends processed or dead, exactly once, counted by idempotency key', async () => {

@@ -137,8 +137,10 @@ export interface QueueStore {
   get(id: string): Promise<StoredEntry | undefined>;
   list(state: DeadLetterState, limit: number, cursor: string | undefined): Promise<StoredPage>;
   /**
-   * Dead → pending, due at `dueAt`, with `doc` (when given) replacing the stored one. A pending
-   * item that is waiting is made due at `dueAt`. False when there is no such item or it is in flight.
+   * Dead → pending, due at `dueAt`, with `doc` (when given) replacing the stored one. Without a
+   * doc, a pending item that is waiting is also made due at `dueAt`. False when there is no such
+   * item, it is in flight, or a doc is given and the item is no longer dead (the doc was computed
+   * from a dead record that has moved on since: applying it would overwrite a newer record).
    */
   revive(id: string, doc: string | undefined, dueAt: number, now: number): Promise<boolean>;
   /** Deletes an item whatever its state; false when there was none. */
