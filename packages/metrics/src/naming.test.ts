@@ -70,6 +70,28 @@ describe('counters born at 0', () => {
     collector.stop();
   });
 
+  it('lock, DLQ and cache store series are born at 0 when the instance exposes a named store', async () => {
+    const { bus, registry, collector } = setup();
+    // Structural stand-ins: each package's instance with a public, named store.
+    const instances = [
+      ['lock', 'ledger', { stats: () => ({ held: 0, lost: {} }), store: { name: 'redis-a' } }],
+      ['dlq', 'orders', { store: { name: 'redis-b' } }],
+      ['cache', 'users', { store: { name: 'redis-c' } }],
+      ['lock', 'private', { stats: () => ({ held: 0, lost: {} }) }],
+    ] as const;
+    for (const [source, name, instance] of instances) bus.track(source, name, instance);
+    await Promise.resolve();
+    const samples = await scrape(registry);
+    expect(valueOf(samples, 'x_lock_store_errors_total', { store: 'redis-a' })).toBe(0);
+    expect(valueOf(samples, 'x_dlq_store_errors_total', { store: 'redis-b' })).toBe(0);
+    expect(valueOf(samples, 'x_cache_store_errors_total', { store: 'redis-c' })).toBe(0);
+    expect(samples.filter((s) => s.name === 'x_lock_store_errors_total')).toHaveLength(1);
+    bus.emit({ type: 'lock.store_error', source: 'lock', name: 'redis-a', time: 0 } as never);
+    expect(valueOf(await scrape(registry), 'x_lock_store_errors_total', { store: 'redis-a' })).toBe(1);
+    expect(instances).toHaveLength(4); // keeps the weakly tracked instances alive until here
+    collector.stop();
+  });
+
   it('a health check’s three results exist at 0 after its first run, so a first failure after successes is an increase', async () => {
     const { clock, bus, registry, collector } = setup();
     const monitor = createHealthMonitor({ name: 'app', clock, events: bus });

@@ -1,5 +1,5 @@
 import type { Source } from './types.js';
-import { perName, seconds, text } from './types.js';
+import { bornStores, labelledCells, perName, seconds, text } from './types.js';
 
 interface CacheLike {
   stats(): {
@@ -81,11 +81,15 @@ export const cacheSource: Source = {
       return duration?.cell(key, { cache: name, operation });
     });
     // Store events carry the store's name (`redisCacheStore({ name })`, default its prefix).
-    const storeErrors = families.counter('cache_store_errors_total', 'Cache store (Redis) calls that failed or timed out, by store.');
+    const storeErrors = labelledCells(families.counter('cache_store_errors_total', 'Cache store (Redis) calls that failed or timed out, by store.'), ['store']);
     return {
+      // Born at 0 for an instance whose store is public and named (none is yet: series appear with the first error).
+      onTracked(_name, instances) {
+        bornStores(instances, (store) => storeErrors(store));
+      },
       onEvent(event) {
         if (event.type === 'cache.operation') cells(`${event.name}\0${text(event.operation)}`)?.observe(seconds(event.durationMs));
-        else storeErrors.cell(event.name, { store: event.name }).value++;
+        else storeErrors(event.name).value++;
       },
     };
   },

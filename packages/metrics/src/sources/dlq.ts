@@ -1,6 +1,7 @@
 import type { TrackedInstance } from '@x/core';
 import type { SetSample } from '../families.js';
 import type { Source } from './types.js';
+import { bornStores, labelledCells } from './types.js';
 
 /** What an @x/dlq queue exposes to exporters: its `snapshot` (no store call at scrape time). */
 interface QueueLike {
@@ -67,10 +68,14 @@ export const dlqSource: Source = {
       set({ queue: name, state: 'dead' }, s.oldestDeadAgeMs / 1_000);
     });
     // Store events carry the store's name (`redisDlqStore({ name })`).
-    const storeErrors = families.counter('dlq_store_errors_total', 'Dead-letter store (Redis) calls that failed or timed out, by store.');
+    const storeErrors = labelledCells(families.counter('dlq_store_errors_total', 'Dead-letter store (Redis) calls that failed or timed out, by store.'), ['store']);
     return {
+      // Born at 0 for an instance whose store is public and named (none is yet: series appear with the first error).
+      onTracked(_name, instances) {
+        bornStores(instances, (store) => storeErrors(store));
+      },
       onEvent(event) {
-        storeErrors.cell(event.name, { store: event.name }).value++;
+        storeErrors(event.name).value++;
       },
     };
   },

@@ -1,5 +1,5 @@
 import type { Source } from './types.js';
-import { seconds } from './types.js';
+import { bornStores, labelledCells, seconds } from './types.js';
 
 interface LockLike {
   stats(): { readonly held: number; readonly lost?: Readonly<Record<string, number>> };
@@ -32,11 +32,15 @@ export const lockSource: Source = {
     );
     const acquire = families.histogram('lock_acquire_duration_seconds', 'Time from the call to the grant of each lease (tryLock, acquire, withLock).', families.buckets.durationSeconds);
     // Store events carry the store's name (`redisLockStore({ name })`; Redlock nodes `<name>[i]`).
-    const storeErrors = families.counter('lock_store_errors_total', 'Lock store (Redis) calls that failed or timed out, by store.');
+    const storeErrors = labelledCells(families.counter('lock_store_errors_total', 'Lock store (Redis) calls that failed or timed out, by store.'), ['store']);
     return {
+      // Born at 0 for an instance whose store is public and named (none is yet: series appear with the first error).
+      onTracked(_name, instances) {
+        bornStores(instances, (store) => storeErrors(store));
+      },
       onEvent(event) {
         if (event.type === 'lock.acquired') acquire.cell(event.name, { lock: event.name }).observe(seconds(event.waitedMs));
-        else storeErrors.cell(event.name, { store: event.name }).value++;
+        else storeErrors(event.name).value++;
       },
     };
   },

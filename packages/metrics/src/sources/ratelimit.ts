@@ -1,5 +1,5 @@
 import type { Source } from './types.js';
-import { labelledCells } from './types.js';
+import { bornStores, labelledCells } from './types.js';
 
 interface LimiterLike {
   stats(): { readonly allowed: number; readonly rejected: Readonly<Record<string, number>> };
@@ -35,12 +35,10 @@ export const ratelimitSource: Source = {
       // Born at 0: a limiter on a named store (`redisStore({ name })`) gets that store's series, so
       // the first degradation is an increase Prometheus sees.
       onTracked(_name, instances) {
-        for (const instance of instances()) {
-          const store = (instance as { store?: { name?: unknown } }).store?.name;
-          if (typeof store !== 'string') continue;
+        bornStores(instances, (store) => {
           storeErrors(store);
           degraded(store);
-        }
+        });
       },
       onEvent(event) {
         (event.type === 'ratelimit.store_error' ? storeErrors : degraded)(event.name).value++;

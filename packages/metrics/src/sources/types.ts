@@ -78,3 +78,22 @@ export function labelledCells<L extends string>(family: CounterFamily, labels: r
     return family.cell(key, set);
   };
 }
+
+/**
+ * Born-at-0 helper for per-store series: calls `born` with the name of each live instance's store
+ * (a public `store` with a string `name`, as a store-backed rate limiter has). Instances whose store
+ * is private or unnamed are skipped: their store series appear with their first event.
+ *
+ * @example
+ * ```ts
+ * onTracked(_name, instances) {
+ *   bornStores(instances, (store) => storeErrors(store));
+ * }
+ * ```
+ */
+export function bornStores(instances: () => readonly object[], born: (store: string) => void): void {
+  for (const instance of instances()) {
+    const store = (instance as { store?: { name?: unknown } | null }).store;
+    if (typeof store === 'object' && store !== null && typeof store.name === 'string') born(store.name);
+  }
+}
