@@ -92,6 +92,39 @@ describe.skipIf(!available)('redisDlqStore on a real Redis', () => {
     expect(((await client().xpending(keys.ready, 'w')) as unknown[])[0]).toBe(0);
   });
 
+  it('removes consumers left by gone processes once idle past staleConsumerMs, and never one that still holds a delivery', async () => {
+    const own = `${prefix}sweep${n++}`;
+    const bind = (staleConsumerMs: number) => redisDlqStore(client(), { prefix: own, timeoutMs: 5_000, staleConsumerMs }).bind({ queue: 'sweep', clock: systemClock, events: createEventBus() });
+    const store = bind(3_600_000);
+    const doc = '{"item":1,"failure":{"name":"E","message":"m","source":"t","firstFailedAt":0,"lastFailedAt":0},"attempts":0,"addedAt":0,"revived":0}';
+    for (let i = 0; i < 5; i++) await store.add(doc, undefined, 0, 0, 0, 'reject');
+    // Five "crashed processes": one took an item and died holding it, four finished theirs first.
+    const holder = await store.claim('crashed-holder', 1, Date.now(), 600_000);
+    expect(holder.entries).toHaveLength(1);
+    for (let i = 0; i < 4; i++) {
+      const { entries } = await store.claim(`crashed-${i}`, 1, Date.now(), 600_000);
+      expect(await store.complete(entries[0]!.id, entries[0]!.token)).toBe(true);
+    }
+    const keys = dlqKeys(own, 'sweep');
+    const names = async () => ((await client().xinfo('CONSUMERS', keys.ready, 'w')) as unknown[][]).map((c) => String(c[1])).sort();
+    expect(await names()).toEqual(['crashed-0', 'crashed-1', 'crashed-2', 'crashed-3', 'crashed-holder']);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    // A live process polls: its first poll sweeps (this instance's own consumer is kept).
+    const live = bind(100) as unknown as { sweepConsumers(consumer: string, now: number): Promise<number> };
+    expect(await live.sweepConsumers('live', Date.now())).toBe(4);
+    expect(await names()).toEqual(['crashed-holder']);
+    // Not again before the sweep interval, however many polls.
+    expect(await live.sweepConsumers('live', Date.now())).toBe(0);
+    // The holder's delivery is still pending and is reclaimed, then the holder goes too.
+    const rescued = await store.claim('live', 1, Date.now(), 1);
+    expect(rescued.entries.map((e) => e.deliveries)).toEqual([2]);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(await live.sweepConsumers('live', Date.now() + 60_000)).toBe(1);
+    expect(await names()).toEqual(['live']);
+    expect(await store.complete(rescued.entries[0]!.id, rescued.entries[0]!.token)).toBe(true);
+    expect(() => redisDlqStore(client(), { staleConsumerMs: 0 })).toThrow(/staleConsumerMs/);
+  });
+
   it('rejects a client that is not an ioredis instance and hostile prefixes with INVALID_OPTIONS', () => {
     for (const bad of [undefined, null, 42, {}]) expect(() => redisDlqStore(bad as never)).toThrow(/redis/);
     for (const prefix of ['a{b', 'a}b', '', 7]) {

@@ -29,6 +29,14 @@ export interface RedisDlqStoreOptions {
   readonly failureThreshold?: number;
   /** How long calls fail fast before one probes Redis again, ms. Default 1 000. */
   readonly cooldownMs?: number;
+  /**
+   * Consumers of the group left behind by processes that are gone (each queue instance reads as
+   * its own consumer) are removed once idle this long, ms, and only when they hold no delivery:
+   * one with pending entries is never removed (its items are reclaimed by `XAUTOCLAIM` first).
+   * Checked at most once a minute (or once per this interval when shorter) by a polling queue.
+   * Default 3 600 000 (1 hour).
+   */
+  readonly staleConsumerMs?: number;
   /** Clock for call deadlines. Default: the queue's clock. */
   readonly clock?: Clock;
   /** Bus for the store's events. Default: the queue's bus. */
@@ -300,6 +308,29 @@ const SIZES_SCRIPT = defineScript(`${SIZES}
 return sizes()
 `);
 
+// ARGV: minIdle, most to remove, this instance's consumer. Reads and deletes in one script, so no
+// consumer gains a delivery between the check and the delete: one that holds any is never removed.
+const SWEEP = defineScript(`
+if redis.call('EXISTS', KEYS[10]) == 0 then return 0 end
+local consumers = redis.pcall('XINFO', 'CONSUMERS', KEYS[10], 'w')
+if type(consumers) ~= 'table' or consumers.err then return 0 end
+local minIdle, most = tonumber(ARGV[1]), tonumber(ARGV[2])
+local removed = 0
+for _, c in ipairs(consumers) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if info.name and info.name ~= ARGV[3] and info.pending == 0 and info.idle and info.idle >= minIdle then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[10], 'w', info.name)
+    removed = removed + 1
+    if removed >= most then break end
+  end
+end
+return removed
+`);
+
+/** Most stale consumers one sweep removes (the next sweep takes the rest). */
+const SWEEP_MAX = 100;
+
 type Reply = unknown;
 const str = (value: Reply): string => (typeof value === 'string' ? value : String(value));
 const num = (value: Reply): number | undefined => (value === null || value === undefined || value === false ? undefined : Number(value));
@@ -378,10 +409,13 @@ class RedisQueueStore implements QueueStore {
   #now = 0;
   #maxSize = 0;
   #overflow: OverflowPolicy = 'reject';
+  readonly #staleConsumerMs: number;
+  #nextSweep = -Infinity;
 
-  constructor(caller: StoreCaller, keys: readonly string[]) {
+  constructor(caller: StoreCaller, keys: readonly string[], staleConsumerMs: number) {
     this.#caller = caller;
     this.#keys = keys;
+    this.#staleConsumerMs = staleConsumerMs;
     const run: Run = (script, args) => this.#run(script, args);
     this.#adds = new Batcher(run, ADD, () => [this.#now, this.#maxSize, this.#overflow]);
     this.#completes = new Batcher(run, COMPLETE, () => []);
@@ -413,7 +447,19 @@ class RedisQueueStore implements QueueStore {
     };
   }
 
+  /**
+   * Removes stale consumers (see `staleConsumerMs`) at most once per sweep interval, on the back
+   * of a poll: no timer of its own. Resolves with how many it removed (0 when not due or failed).
+   */
+  async sweepConsumers(consumer: string, now: number): Promise<number> {
+    if (now < this.#nextSweep) return 0;
+    this.#nextSweep = now + Math.min(this.#staleConsumerMs, 60_000);
+    const result = await this.#caller.script(SWEEP, this.#keys, [this.#staleConsumerMs, SWEEP_MAX, consumer]);
+    return result.ok ? Number(result.value) : 0;
+  }
+
   async claim(consumer: string, count: number, now: number, visibilityMs: number): Promise<ClaimResult> {
+    void this.sweepConsumers(consumer, now);
     const reply = (await this.#run(CLAIM, [Math.floor(now), count, consumer, visibilityMs])) as Reply[];
     const entries: ClaimedEntry[] = (reply[0] as Reply[][]).map(([id, token, doc, deliveries]) => ({
       id: str(id),
@@ -508,10 +554,11 @@ export function dlqKeys(prefix: string, queue: string): Readonly<Record<(typeof 
  */
 export function redisDlqStore(redis: StoreClient, options?: RedisDlqStoreOptions): DeadLetterStore {
   const owner = 'redisDlqStore';
-  const o = readOptions<RedisDlqStoreOptions>(owner, options, ['prefix', 'timeoutMs', 'name', 'failureThreshold', 'cooldownMs', 'clock', 'events']);
+  const o = readOptions<RedisDlqStoreOptions>(owner, options, ['prefix', 'timeoutMs', 'name', 'failureThreshold', 'cooldownMs', 'staleConsumerMs', 'clock', 'events']);
   const prefix = checkKeyPrefix(owner, 'prefix', o.prefix ?? 'dlq');
   const timeoutMs = checkInteger(owner, 'timeoutMs', o.timeoutMs ?? 1_000, { min: 1, max: 3_600_000 });
   const name = checkString(owner, 'name', o.name ?? 'redis');
+  const staleConsumerMs = checkInteger(owner, 'staleConsumerMs', o.staleConsumerMs ?? 3_600_000, { min: 1, max: 2 ** 31 - 1 });
   const guardOptions = storeGuardOptions(owner, o);
   const ownClock = o.clock === undefined ? undefined : checkClock(owner, o.clock);
   const ownEvents = o.events === undefined ? undefined : checkEvents(owner, o.events);
@@ -532,7 +579,7 @@ export function redisDlqStore(redis: StoreClient, options?: RedisDlqStoreOptions
         unavailable: (message, timedOut) => new DeadLetterStoreUnavailableError(`dead-letter store "${name}": ${message}`, timedOut),
       });
       const keys = dlqKeys(prefix, context.queue);
-      return new RedisQueueStore(caller, PARTS.map((part) => keys[part]));
+      return new RedisQueueStore(caller, PARTS.map((part) => keys[part]), staleConsumerMs);
     },
   };
 }
