@@ -250,6 +250,17 @@ describe('the manager', () => {
     expect(() => resilience.policy('apx')).toThrow(/INVALID|operation/);
   });
 
+  it('wrong call arguments are INVALID_OPTIONS rejections, with or without layers', async () => {
+    const { resilience } = setup({ preset: 'none', operations: { bare: {}, full: { timeout: '1s', retry: { max_attempts: 2 } } } });
+    for (const op of ['bare', 'full']) {
+      await expect(resilience.execute(op, 'not a function' as never)).rejects.toMatchObject({ code: 'INVALID_OPTIONS', option: 'fn' });
+      await expect(resilience.execute(op, () => 1, { signal: 'x' as never })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', option: 'signal' });
+      await expect(resilience.execute(op, () => 1, { deadline: Number.NaN })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', option: 'deadline' });
+      const outcome = await resilience.executeOutcome(op, null as never);
+      expect(outcome.ok).toBe(false);
+    }
+  });
+
   it('policy(name) is a Policy that composes with others', async () => {
     const { resilience } = setup({ preset: 'none', operations: { api: { timeout: '1s' } } });
     const outer = compose(resilience.policy('api'));

@@ -3,6 +3,7 @@ import type { Breaker, BreakerGroup, BreakerOptions, BreakerReconfigureOptions, 
 import { createBulkhead } from '@x/bulkhead';
 import type { Bulkhead, BulkheadStats } from '@x/bulkhead';
 import {
+  callError,
   checkClock,
   checkEvents,
   checkFunction,
@@ -373,10 +374,13 @@ class GroupLayer implements Policy {
 const passThrough: Policy = {
   name: 'none',
   execute<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<T> {
+    // Wrong arguments fail like in any policy: INVALID_OPTIONS, as a rejection.
+    const bad = callError('resilience.execute', fn, options);
+    if (bad !== undefined) return Promise.reject(bad);
     return invoke(fn, toContext(options));
   },
   executeOutcome<T>(fn: PolicyFn<T>, options?: ExecuteOptions): Promise<Outcome<T>> {
-    return toOutcome(invoke(fn, toContext(options)));
+    return toOutcome(passThrough.execute(fn, options));
   },
 };
 
