@@ -16,10 +16,11 @@ import {
   readOptions,
   toPromise,
   trackInstance,
+  unrefTimer,
   withoutStack,
 } from '@x/core';
 import type { Clock, EventBus, ExecutionContext, Policy, XEvent } from '@x/core';
-import { DeadlineQueue, StoreUnavailableError } from '@x/core/store';
+import { DeadlineQueue, StoreUnavailableError, encodeKeyPart } from '@x/core/store';
 import { Entry, JSON_SERIALIZER, decodeEntry, encodeEntry } from './entry.js';
 import { CacheStoreError, CacheTimeoutError, CacheWriteQueueFullError } from './errors.js';
 import type { CacheOperation, CacheStatus, StaleReason } from './events.js';
@@ -76,6 +77,22 @@ export interface WriteBehindOptions {
 }
 
 /**
+ * The L2 write queue: what `l2WriteQueue` configures. An L2 write (`set`, `delete`, their batch
+ * forms, `writeBehind`'s cache update, `clear`) that failed or could not be sent waits here, one per
+ * key (a later write or delete of the key replaces it), and is replayed once L2 answers again.
+ */
+export interface L2WriteQueueOptions {
+  /** Most keys waiting (integer in [1, 10 000 000]). Beyond it the oldest is dropped (`cache.l2_write_dropped`, `reason: 'overflow'`). Default 10 000. */
+  readonly maxKeys?: number;
+  /** A write older than this when its turn comes is dropped instead (`reason: 'expired'`), ms (integer >= 1). Default 60 000. */
+  readonly maxAgeMs?: number;
+  /** Wait before a replay after a failure, ms (integer >= 1); doubles after each failed replay up to 30 s (or this, if larger). Default 500. */
+  readonly retryMs?: number;
+  /** Most writes one replay call sends (integer in [1, 10 000]). Default 100. */
+  readonly batchSize?: number;
+}
+
+/**
  * The store calls' protection: one policy, or the three classic layers, which the cache composes
  * in the order that keeps an open breaker from being retried: `breaker → retry → timeout`
  * (the breaker outermost sees each retried call once; the timeout applies per attempt).
@@ -106,6 +123,12 @@ export interface CacheOptions<T> {
   readonly storeTimeoutMs?: number;
   /** `'fallback'` (default): an L2 failure is reported by event and the cache answers without L2. `'throw'`: operations reject with `CACHE_STORE_ERROR`. */
   readonly onStoreError?: 'fallback' | 'throw';
+  /**
+   * What happens to an L2 write that failed or could not be sent: `false` (default) drops it
+   * (reported as `cache.l2_error`; L2 keeps its older entry until that expires); `true` or
+   * {@link L2WriteQueueOptions} queue it per key (last write wins) and replay it once L2 answers.
+   */
+  readonly l2WriteQueue?: boolean | L2WriteQueueOptions;
   /** `getOrSet`: with a graced value, serve it if the load takes longer than this, ms (integer >= 0; 0 = stale-while-revalidate). Default 0. */
   readonly softTimeoutMs?: number;
   /** `getOrSet`: reject with `CACHE_TIMEOUT` if the load takes longer (ms, integer >= 1, or Infinity). Default Infinity. */
@@ -190,6 +213,21 @@ export interface CacheStats {
   readonly lockWaits: number;
   readonly bus: { readonly invalidations: number; readonly gaps: number };
   readonly filter: { readonly skipped: number; readonly falsePositives: number };
+  /** The L2 write queue (all zero without `l2WriteQueue`). */
+  readonly l2Queue: {
+    /** Keys whose write waits for replay now. */
+    readonly pending: number;
+    /** Writes that went into the queue. */
+    readonly queued: number;
+    /** Writes replayed to L2. */
+    readonly replayed: number;
+    /** Queued writes replaced before replay by a later write, delete or clear (here, or announced by the bus). */
+    readonly superseded: number;
+    /** Writes dropped because the queue was full (the oldest goes). */
+    readonly overflow: number;
+    /** Writes dropped because they were older than `maxAgeMs` or past their grace, or left when the cache closed. */
+    readonly expired: number;
+  };
   readonly writeBehind: {
     readonly pending: number;
     readonly written: number;
@@ -243,6 +281,8 @@ interface Resolved {
 
 interface Flight<T> {
   readonly promise: Promise<T | undefined>;
+  /** The cache's change counter when the flight started (see `#unchanged`). */
+  readonly since: number;
   resolve(value: T | undefined): void;
   reject(error: unknown): void;
   settled: boolean;
@@ -259,8 +299,33 @@ interface WriteState<T> {
 
 type L2Result<R> = { readonly ok: true; readonly value: R } | { readonly ok: false; readonly error: unknown };
 
+/** One write waiting in the L2 write queue. */
+interface QueuedWrite {
+  /** Its generation: the newest write of the key owns `#l2Latest`. */
+  readonly gen: number;
+  /** When it was queued. */
+  readonly at: number;
+  /** The encoded entry, or undefined for a delete. */
+  readonly value: string | undefined;
+  /** End of the entry's grace (a set past it is not worth replaying). */
+  readonly staleUntil: number;
+}
+
+interface QueueSettings {
+  readonly maxKeys: number;
+  readonly maxAgeMs: number;
+  readonly retryMs: number;
+  readonly batchSize: number;
+}
+
+/** Keys remembered as changed while reads are in flight, before the oldest is forgotten (making older reads count as stale). */
+const MAX_TOUCHED = 10_000;
+/** Longest wait between replays of the L2 write queue. */
+const MAX_REPLAY_DELAY_MS = 30_000;
+
 const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined);
 const RESOLVED_VOID: Promise<void> = Promise.resolve();
+const OK: Promise<L2Result<void>> = Promise.resolve({ ok: true, value: undefined });
 const noop = (): void => {};
 
 const OPTION_KEYS: readonly string[] = [
@@ -275,6 +340,7 @@ const OPTION_KEYS: readonly string[] = [
   'storePolicy',
   'storeTimeoutMs',
   'onStoreError',
+  'l2WriteQueue',
   'softTimeoutMs',
   'hardTimeoutMs',
   'lock',
@@ -388,6 +454,27 @@ class CacheImpl<T> implements Cache<T> {
   #coalesced = 0;
   #deadLettered = 0;
   #lost = 0;
+  // A change counter, so reads and loads in flight never put an answer older than a local change
+  // (set, delete, clear, invalidation) back into L1 or L2 (see #touch / #unchanged).
+  #changes = 0;
+  #reads = 0;
+  readonly #touched = new Map<string, number>();
+  #touchFloor = 0;
+  // L2 writes: the newest write (set or delete) issued per key while it is in flight or queued,
+  // so a retry or a replay never sends an older one after it.
+  readonly #l2Latest = new Map<string, number>();
+  #writeGen = 0;
+  readonly #queueSettings: QueueSettings | undefined;
+  readonly #queue: Map<string, QueuedWrite> | undefined;
+  #clearQueued = false;
+  #replaying = false;
+  #replayTimer: unknown = undefined;
+  #replayDelay = 0;
+  #queued = 0;
+  #replayed = 0;
+  #superseded = 0;
+  #overflow = 0;
+  #expired = 0;
 
   constructor(options: CacheOptions<T> | undefined) {
     const o = readOptions<CacheOptions<T>>(OWNER, options, OPTION_KEYS);
@@ -414,6 +501,9 @@ class CacheImpl<T> implements Cache<T> {
     this.#storePolicy = resolveStorePolicy(o.storePolicy);
     this.#storeTimeoutMs = checkInteger(OWNER, 'storeTimeoutMs', o.storeTimeoutMs ?? 1_000, { min: 1, max: 3_600_000 });
     this.#throwOnStoreError = checkOneOf(OWNER, 'onStoreError', o.onStoreError ?? 'fallback', ['fallback', 'throw'] as const) === 'throw';
+    this.#queueSettings = readQueueSettings(o.l2WriteQueue);
+    this.#queue = this.#queueSettings === undefined ? undefined : new Map();
+    this.#replayDelay = this.#queueSettings?.retryMs ?? 0;
     this.#softTimeoutMs = checkInteger(OWNER, 'softTimeoutMs', o.softTimeoutMs ?? 0, { min: 0, max: 2_147_483_647 });
     this.#hardTimeoutMs = checkTimeoutOrInfinity(OWNER, 'hardTimeoutMs', o.hardTimeoutMs ?? Infinity);
     this.#lock = o.lock === undefined ? undefined : checkLock(o.lock);
@@ -504,7 +594,10 @@ class CacheImpl<T> implements Cache<T> {
       return out;
     }
     const unique = [...new Set(missing.map((i) => keys[i] as string))];
-    const result = await this.#l2Call('l2_get', (o) => l2.get(unique, o));
+    const since = this.#beginRead();
+    const result = await this.#l2Get(unique);
+    const changed = since === this.#changes ? undefined : unique.filter((key) => !this.#unchanged(key, since));
+    this.#endRead();
     if (!result.ok) {
       this.#l2Failed('l2_get', result.error);
       if (this.#throwOnStoreError) throw new CacheStoreError(this.name, 'getMany', result.error);
@@ -524,11 +617,13 @@ class CacheImpl<T> implements Cache<T> {
     unique.forEach((key, j) => {
       const raw = result.value[j];
       const entry = raw === undefined ? undefined : this.#decode(raw, after);
+      // A key changed here while the read was in flight keeps its newer L1 state.
+      const keep = changed === undefined || !changed.includes(key);
       if (entry === undefined || after >= entry.staleUntil) {
-        this.#l1?.delete(key);
+        if (keep) this.#l1?.delete(key);
         found.set(key, undefined);
       } else {
-        this.#l1Put(key, entry);
+        if (keep) this.#l1Put(key, entry);
         found.set(key, entry);
       }
     });
@@ -566,7 +661,11 @@ class CacheImpl<T> implements Cache<T> {
       }
       value = undefined;
     } else {
-      const result = await this.#l2Call('l2_get', (o) => l2.get([key], o));
+      const since = this.#beginRead();
+      const result = await this.#l2Get([key]);
+      // A change made here while the read was in flight is newer than its answer: L1 keeps it.
+      const keep = this.#unchanged(key, since);
+      this.#endRead();
       const now = this.#clock.now();
       if (!result.ok) {
         this.#l2Failed('l2_get', result.error);
@@ -589,12 +688,12 @@ class CacheImpl<T> implements Cache<T> {
         const raw = result.value[0];
         const entry = raw === undefined ? undefined : this.#decode(raw, now);
         if (entry === undefined || now >= entry.staleUntil) {
-          this.#l1?.delete(key);
+          if (keep) this.#l1?.delete(key);
           status = 'miss';
           form = MISS;
           value = undefined;
         } else {
-          this.#l1Put(key, entry);
+          if (keep) this.#l1Put(key, entry);
           if (now < entry.expiresAt) {
             status = entry.negative ? 'negative' : 'hit';
             form = toEntryForm(entry, entry.negative ? 'negative' : 'found');
@@ -718,10 +817,12 @@ class CacheImpl<T> implements Cache<T> {
         then();
       };
       if (softWanted) {
-        timer = this.#clock.setTimeout(() => {
-          timer = undefined;
-          if (graced !== undefined || flight.stale !== undefined) finish(() => resolve(STALE));
-        }, soft);
+        timer = unrefTimer(
+          this.#clock.setTimeout(() => {
+            timer = undefined;
+            if (graced !== undefined || flight.stale !== undefined) finish(() => resolve(STALE));
+          }, soft),
+        );
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       flight.promise.then(
@@ -741,6 +842,7 @@ class CacheImpl<T> implements Cache<T> {
     promise.then(undefined, noop);
     const flight: Flight<T> = {
       promise,
+      since: this.#beginRead(),
       settled: false,
       stale: graced,
       controller: undefined,
@@ -760,13 +862,15 @@ class CacheImpl<T> implements Cache<T> {
     this.#inflight.set(key, flight);
     let hardTimer: unknown;
     if (hard !== Infinity) {
-      hardTimer = this.#clock.setTimeout(() => {
-        hardTimer = undefined;
-        if (flight.settled) return;
-        const error = new CacheTimeoutError(this.name, 'load', hard);
-        flight.controller?.abort(error);
-        flight.reject(error);
-      }, hard);
+      hardTimer = unrefTimer(
+        this.#clock.setTimeout(() => {
+          hardTimer = undefined;
+          if (flight.settled) return;
+          const error = new CacheTimeoutError(this.name, 'load', hard);
+          flight.controller?.abort(error);
+          flight.reject(error);
+        }, hard),
+      );
     }
     const run = this.#runFlight(key, loader, ttl, flight).then(
       () => flight.resolve(undefined),
@@ -775,6 +879,7 @@ class CacheImpl<T> implements Cache<T> {
     const done = run.finally(() => {
       if (hardTimer !== undefined) this.#clock.clearTimeout(hardTimer);
       if (this.#inflight.get(key) === flight) this.#inflight.delete(key);
+      this.#endRead();
     });
     this.#track(done);
     return flight;
@@ -800,13 +905,18 @@ class CacheImpl<T> implements Cache<T> {
     if (filter !== undefined) {
       let present = true;
       try {
-        present = (await toPromise(filter.has(key))) !== false;
+        const answer: unknown = filter.has(key);
+        if ((typeof answer === 'object' && answer !== null) || typeof answer === 'function') {
+          // An async filter (on Redis, say) answers within the store deadline or counts as "maybe present".
+          const result = await this.#deadline(toPromise(answer as PromiseLike<unknown>), this.#storeTimeoutMs, 'the filter');
+          present = !result.ok || result.value !== false;
+        } else present = answer !== false;
       } catch {
         present = true; // a failing filter can only cost a load, never hide a value
       }
       if (!present) {
         this.#filterSkipped++;
-        this.#storeNegative(key, ttl, false);
+        if (this.#unchanged(key, flight.since)) void this.#storeNegative(key, ttl, false);
         flight.resolve(undefined);
         return;
       }
@@ -817,26 +927,32 @@ class CacheImpl<T> implements Cache<T> {
       await this.#load(key, loader, ttl, flight, filterSaidPresent, undefined);
       return;
     }
-    // Keyed by the L2 store (shared by every process of this cache), not by the cache's name.
-    const lockKey = `getOrSet:${l2.name}:${key}`;
+    // Keyed by the L2 store (shared by every process of this cache), not by the cache's name; both
+    // parts encoded, so no two (store, key) pairs share a lock.
+    const lockKey = `getOrSet:${encodeKeyPart(l2.name)}:${encodeKeyPart(key)}`;
     let lease = await this.#tryLock(lock, lockKey, key);
     if (lease === null) {
-      // Another process loads: wait for its value in L2, taking the lock over if it goes away.
+      // Another process loads: wait for its value in L2, taking the lock over if it goes away. The
+      // wait ends at lockWaitMs whatever a poll costs (a stalled L2 or lock store included).
       this.#lockWaits++;
-      const deadline = this.#clock.now() + this.#lockWaitMs;
-      let pause = this.#lockPollMs;
-      for (;;) {
-        const left = deadline - this.#clock.now();
-        if (left <= 0) {
-          flight.reject(new CacheTimeoutError(this.name, 'lock_wait', this.#lockWaitMs));
-          return;
+      const giveUp = unrefTimer(this.#clock.setTimeout(() => flight.reject(new CacheTimeoutError(this.name, 'lock_wait', this.#lockWaitMs)), this.#lockWaitMs));
+      try {
+        let pause = this.#lockPollMs;
+        for (;;) {
+          await this.#sleep(pause);
+          pause = Math.min(250, Math.ceil(pause * 1.5));
+          if (flight.settled) return; // the wait or the hard timeout ran out
+          if (await this.#readL2ForFlight(key, flight)) return;
+          if (flight.settled) return;
+          lease = await this.#tryLock(lock, lockKey, key);
+          if (flight.settled) {
+            if (lease !== null && lease !== 'none') this.#release(lease);
+            return;
+          }
+          if (lease !== null) break;
         }
-        await this.#sleep(Math.min(pause, left));
-        pause = Math.min(250, Math.ceil(pause * 1.5));
-        if (flight.settled) return; // hard timeout
-        if (await this.#readL2ForFlight(key, flight)) return;
-        lease = await this.#tryLock(lock, lockKey, key);
-        if (lease !== null) break;
+      } finally {
+        this.#clock.clearTimeout(giveUp);
       }
       // The holder went away without filling the cache (failed, or its lease expired): look once more, then load.
       if (lease !== 'none' && (await this.#readL2ForFlight(key, flight))) {
@@ -844,17 +960,20 @@ class CacheImpl<T> implements Cache<T> {
         return;
       }
     }
+    const held = lease === 'none' ? undefined : lease;
+    // The lease must outlive a slow loader, or another process would load too.
+    const stopExtending = held === undefined ? noop : this.#keepLease(held);
     try {
-      await this.#load(key, loader, ttl, flight, filterSaidPresent, lease === 'none' ? undefined : lease);
+      await this.#load(key, loader, ttl, flight, filterSaidPresent, held);
     } finally {
-      if (lease !== 'none') this.#release(lease);
+      stopExtending();
+      if (held !== undefined) this.#release(held);
     }
   }
 
   /** Reads L2 for a flight: true when it settled the flight (fresh or negative value). Records graced entries. */
   async #readL2ForFlight(key: string, flight: Flight<T>): Promise<boolean> {
-    const l2 = this.#l2 as CacheStore;
-    const result = await this.#l2Call('l2_get', (o) => l2.get([key], o));
+    const result = await this.#l2Get([key]);
     if (!result.ok) {
       this.#l2Failed('l2_get', result.error);
       return false;
@@ -864,7 +983,7 @@ class CacheImpl<T> implements Cache<T> {
     const now = this.#clock.now();
     const entry = this.#decode(raw, now);
     if (entry === undefined || now >= entry.staleUntil) return false;
-    this.#l1Put(key, entry);
+    if (this.#unchanged(key, flight.since)) this.#l1Put(key, entry);
     if (now < entry.expiresAt) {
       flight.resolve(entry.value);
       return true;
@@ -873,26 +992,44 @@ class CacheImpl<T> implements Cache<T> {
     return false;
   }
 
+  /** One lock attempt within the store deadline. `'none'`: the lock failed or did not answer (load here without it). */
   async #tryLock(lock: CacheLock, lockKey: string, key: string): Promise<CacheLease | null | 'none'> {
-    try {
-      const lease = await lock.tryLock(lockKey, { ttlMs: this.#lockTtlMs });
-      return lease ?? null;
-    } catch (error) {
-      // The lock is an efficiency measure: without it, load here rather than fail the caller.
-      if (this.#events.hasListeners('cache.lock_error')) {
-        this.#events.emit({ type: 'cache.lock_error', source: 'cache', name: this.name, time: this.#clock.now(), key, error });
-      }
-      return 'none';
+    const attempt = invoke(() => lock.tryLock(lockKey, { ttlMs: this.#lockTtlMs }), undefined);
+    const result = await this.#deadline(attempt, this.#storeTimeoutMs, 'the lock');
+    if (result.ok) return result.value ?? null;
+    // A grant that arrives after the deadline is given back at once.
+    attempt.then((late) => this.#release(late ?? null), noop);
+    // The lock is an efficiency measure: without it, load here rather than fail the caller.
+    if (this.#events.hasListeners('cache.lock_error')) {
+      this.#events.emit({ type: 'cache.lock_error', source: 'cache', name: this.name, time: this.#clock.now(), key, error: result.error });
     }
+    return 'none';
   }
 
+  /** Releases a lease in the background, within the store deadline (a release that hangs never holds up close()). */
   #release(lease: CacheLease | null): void {
     if (lease === null) return;
-    try {
-      this.#track(toPromise(lease.release()).then(noop, noop));
-    } catch {
-      // a release that throws: the lease runs out by itself
-    }
+    this.#track(this.#deadline(invoke(() => lease.release(), undefined), this.#storeTimeoutMs, 'the lock'));
+  }
+
+  /** Extends a load's lease every third of lockTtlMs until the returned function is called (leases without `extend` are left alone). */
+  #keepLease(lease: CacheLease): () => void {
+    const extend = lease.extend;
+    if (typeof extend !== 'function') return noop;
+    const every = Math.max(1, Math.floor(this.#lockTtlMs / 3));
+    let active = true;
+    let timer: unknown;
+    const tick = () => {
+      timer = undefined;
+      if (!active) return;
+      this.#track(this.#deadline(invoke(() => extend.call(lease, this.#lockTtlMs), undefined), this.#storeTimeoutMs, 'the lock'));
+      timer = unrefTimer(this.#clock.setTimeout(tick, every));
+    };
+    timer = unrefTimer(this.#clock.setTimeout(tick, every));
+    return () => {
+      active = false;
+      if (timer !== undefined) this.#clock.clearTimeout(timer);
+    };
   }
 
   async #load(key: string, loader: Loader<T>, ttl: Resolved, flight: Flight<T>, filterSaidPresent: boolean, lease: CacheLease | undefined): Promise<void> {
@@ -914,18 +1051,25 @@ class CacheImpl<T> implements Cache<T> {
     }
     if (started !== 0) this.#emitOperation('load', value === undefined ? 'negative' : 'ok', this.#clock.now() - started);
     this.#count('load', value === undefined ? 'negative' : 'ok');
+    // A change made here while the loader ran (set, delete, clear, invalidation) is newer than
+    // what the loader read: its answer goes to its callers only, never into L1 or L2.
+    const keep = this.#unchanged(key, flight.since);
     if (value === undefined) {
       if (filterSaidPresent) this.#filterFalsePositives++;
       flight.resolve(undefined);
-      await this.#storeNegative(key, ttl, true);
+      if (keep) await this.#storeNegative(key, ttl, true);
+      return;
+    }
+    this.#addToFilter(key);
+    if (!keep) {
+      flight.resolve(value);
       return;
     }
     const entry = this.#makeEntry(value, false, ttl);
     this.#l1Put(key, entry);
-    this.#addToFilter(key);
     flight.resolve(value);
     // With a lock, followers poll L2: the write must land before the lease is released.
-    const write = this.#writeL2([{ key, entry }]);
+    const write = this.#writeL2([{ key, entry }], false);
     if (lease !== undefined) await write;
     else this.#track(write);
   }
@@ -935,7 +1079,7 @@ class CacheImpl<T> implements Cache<T> {
     if (this.#negativeTtlMs === 0) return;
     const entry = this.#makeEntry(undefined, true, { ttlMs: this.#negativeTtlMs, graceMs: 0, l1TtlMs: ttl.l1TtlMs });
     this.#l1Put(key, entry);
-    if (toL2 && this.#l2 !== undefined) await this.#writeL2([{ key, entry }]);
+    if (toL2 && this.#l2 !== undefined) await this.#writeL2([{ key, entry }], false);
   }
 
   // ---------------------------------------------------------------- writes
@@ -944,10 +1088,15 @@ class CacheImpl<T> implements Cache<T> {
     if (typeof key !== 'string') throw keyError('set', key);
     if (value === undefined) throw new InvalidOptionsError('cache.set', 'value', value, 'a value (undefined means "not found": use delete())');
     const ttl = this.#resolve('cache.set', options === undefined ? undefined : readOptions<SetOptions>('cache.set', options, SET_KEYS));
+    await this.#set(key, value, ttl);
+  }
+
+  #set(key: string, value: T, ttl: Resolved): Promise<void> {
     const entry = this.#makeEntry(value, false, ttl);
     this.#l1Put(key, entry);
+    this.#touch(key);
     this.#addToFilter(key);
-    await this.#writeThrough('set', [{ key, entry }]);
+    return this.#writeThrough('set', [{ key, entry }]);
   }
 
   async setMany(items: readonly SetManyItem<T>[]): Promise<void> {
@@ -961,6 +1110,7 @@ class CacheImpl<T> implements Cache<T> {
     }
     for (const { key, entry } of writes) {
       this.#l1Put(key, entry);
+      this.#touch(key);
       this.#addToFilter(key);
     }
     await this.#writeThrough('set', writes);
@@ -974,10 +1124,13 @@ class CacheImpl<T> implements Cache<T> {
   async deleteMany(keys: readonly string[]): Promise<void> {
     if (!Array.isArray(keys)) throw new InvalidOptionsError('cache.deleteMany', 'keys', keys, 'an array of strings');
     for (const key of keys) if (typeof key !== 'string') throw keyError('deleteMany', key);
-    for (const key of keys) this.#l1?.delete(key);
+    for (const key of keys) {
+      this.#l1?.delete(key);
+      this.#touch(key);
+    }
     const l2 = this.#l2;
     if (l2 !== undefined && keys.length > 0) {
-      const result = await this.#l2Call('l2_delete', (o) => l2.delete(keys, o));
+      const result = await this.#deleteL2(keys);
       if (!result.ok) {
         this.#count('delete', 'error');
         this.#l2Failed('l2_delete', result.error);
@@ -991,26 +1144,35 @@ class CacheImpl<T> implements Cache<T> {
 
   async clear(): Promise<void> {
     this.#l1?.clear();
+    this.#touchAll();
+    // Every L2 write made before the clear is void: none may be retried or replayed into the
+    // cleared namespace.
+    this.#voidWrites();
     const l2 = this.#l2;
     if (l2 !== undefined) {
       const result = await this.#l2Call('clear', (o) => l2.clear(o));
       if (!result.ok) {
         this.#count('clear', 'error');
         this.#l2Failed('clear', result.error);
+        if (this.#queue !== undefined && !this.#closed) {
+          // Replayed first; until then writes wait behind it and reads see an empty L2.
+          this.#clearQueued = true;
+          this.#queued++;
+          this.#scheduleReplay();
+        }
         if (this.#throwOnStoreError) throw new CacheStoreError(this.name, 'clear', result.error);
         return;
       }
     }
     this.#count('clear', 'ok');
-    const bus = this.#bus;
-    if (bus?.publishClear !== undefined) await toPromise(bus.publishClear()).then(noop, noop);
+    await this.#publishClear();
   }
 
   /** L2 write, then the bus message, per `onStoreError`. */
   async #writeThrough(operation: 'set', writes: { key: string; entry: Entry<T> }[]): Promise<void> {
     if (writes.length === 0) return;
     if (this.#l2 !== undefined) {
-      const ok = await this.#writeL2(writes);
+      const ok = await this.#writeL2(writes, true);
       if (!ok) {
         this.#count(operation, 'error');
         if (this.#throwOnStoreError) throw new CacheStoreError(this.name, operation, this.#lastL2Error);
@@ -1023,12 +1185,16 @@ class CacheImpl<T> implements Cache<T> {
 
   #lastL2Error: unknown = undefined;
 
-  /** Writes entries to L2; false (reported) when the store failed. Never rejects. */
-  async #writeL2(writes: readonly { key: string; entry: Entry<T> }[]): Promise<boolean> {
+  /**
+   * Writes entries to L2; false (reported) when the store failed. Never rejects. `queue`: a user
+   * write, queued on failure in queue mode (a load's fill is not: it can be loaded again).
+   */
+  async #writeL2(writes: readonly { key: string; entry: Entry<T> }[], queue: boolean): Promise<boolean> {
     const l2 = this.#l2;
     if (l2 === undefined) return true;
     const now = this.#clock.now();
     const encoded: StoreWrite[] = [];
+    const staleUntil: number[] = [];
     for (const { key, entry } of writes) {
       const ttlMs = Math.ceil(entry.staleUntil - now);
       if (ttlMs < 1) continue;
@@ -1043,9 +1209,18 @@ class CacheImpl<T> implements Cache<T> {
         }
       }
       encoded.push({ key, value: encodeEntry(entry.expiresAt, entry.staleUntil, entry.negative, payload), ttlMs });
+      staleUntil.push(entry.staleUntil);
     }
     if (encoded.length === 0) return true;
-    const result = await this.#l2Call('l2_set', (o) => l2.set(encoded, o));
+    const gens = encoded.map((w) => this.#issue(w.key));
+    const result: L2Result<void> = this.#clearQueued
+      ? { ok: false, error: behindClear(this.name) }
+      : await this.#l2Call('l2_set', (o) => {
+          // Only writes still the newest for their key: a retry never sends one that a later write replaced.
+          const current = encoded.filter((w, i) => this.#l2Latest.get(w.key) === gens[i]);
+          return current.length === 0 ? RESOLVED_VOID : l2.set(current, o);
+        });
+    encoded.forEach((w, i) => this.#settleWrite(w.key, gens[i] as number, result.ok, queue, w.value, staleUntil[i] as number));
     if (!result.ok) {
       this.#lastL2Error = result.error;
       this.#l2Failed('l2_set', result.error);
@@ -1054,14 +1229,201 @@ class CacheImpl<T> implements Cache<T> {
     return true;
   }
 
+  /** Deletes keys from L2 (queued on failure in queue mode). Never rejects. */
+  async #deleteL2(keys: readonly string[]): Promise<L2Result<void>> {
+    const l2 = this.#l2 as CacheStore;
+    const gens = keys.map((key) => this.#issue(key));
+    const result: L2Result<void> = this.#clearQueued
+      ? { ok: false, error: behindClear(this.name) }
+      : await this.#l2Call('l2_delete', (o) => {
+          const current = keys.filter((key, i) => this.#l2Latest.get(key) === gens[i]);
+          return current.length === 0 ? RESOLVED_VOID : l2.delete(current, o);
+        });
+    keys.forEach((key, i) => this.#settleWrite(key, gens[i] as number, result.ok, true, undefined, 0));
+    return result;
+  }
+
+  /** A new L2 write of `key`: it replaces whatever older write of the key is in flight or queued. */
+  #issue(key: string): number {
+    const gen = ++this.#writeGen;
+    this.#l2Latest.set(key, gen);
+    if (this.#queue !== undefined && this.#queue.delete(key)) this.#superseded++;
+    return gen;
+  }
+
+  /** An L2 write ended: forget it, or (queue mode, failed, still the newest of its key) queue it. */
+  #settleWrite(key: string, gen: number, ok: boolean, queue: boolean, value: string | undefined, staleUntil: number): void {
+    if (this.#l2Latest.get(key) !== gen) return; // a later write owns the key
+    const q = this.#queue;
+    if (ok || !queue || q === undefined || this.#closed) {
+      this.#l2Latest.delete(key);
+      return;
+    }
+    q.set(key, { gen, at: this.#clock.now(), value, staleUntil });
+    this.#queued++;
+    const max = (this.#queueSettings as QueueSettings).maxKeys;
+    while (q.size > max) {
+      const [oldest, item] = q.entries().next().value as [string, QueuedWrite];
+      this.#overflow++;
+      this.#dropQueued(oldest, item, 'overflow');
+    }
+    this.#scheduleReplay();
+  }
+
+  /** Forgets every L2 write made so far (a clear, here or announced by the bus, replaced them all). */
+  #voidWrites(): void {
+    this.#l2Latest.clear();
+    this.#clearQueued = false;
+    const q = this.#queue;
+    if (q !== undefined && q.size > 0) {
+      this.#superseded += q.size;
+      q.clear();
+    }
+  }
+
+  #forgetQueued(key: string, item: QueuedWrite): void {
+    this.#queue?.delete(key);
+    if (this.#l2Latest.get(key) === item.gen) this.#l2Latest.delete(key);
+  }
+
+  #dropQueued(key: string, item: QueuedWrite, reason: 'overflow' | 'expired' | 'closed'): void {
+    this.#forgetQueued(key, item);
+    if (this.#events.hasListeners('cache.l2_write_dropped')) {
+      this.#events.emit({ type: 'cache.l2_write_dropped', source: 'cache', name: this.name, time: this.#clock.now(), key, reason });
+    }
+  }
+
+  #hasQueued(): boolean {
+    return this.#clearQueued || (this.#queue !== undefined && this.#queue.size > 0);
+  }
+
+  /** Replays at the backoff timer (only while something is queued). */
+  #scheduleReplay(): void {
+    if (this.#replayTimer !== undefined || this.#replaying || this.#closed) return;
+    this.#replayTimer = unrefTimer(
+      this.#clock.setTimeout(() => {
+        this.#replayTimer = undefined;
+        this.#track(this.#replay());
+      }, this.#replayDelay),
+    );
+  }
+
+  /** An L2 call succeeded, so L2 is back: replay now rather than at the timer (at most once per `retryMs`). */
+  #replaySoon(): void {
+    if (this.#replaying || this.#closed || !this.#hasQueued()) return;
+    if (this.#clock.now() - this.#lastReplayAt < (this.#queueSettings as QueueSettings).retryMs) return;
+    if (this.#replayTimer !== undefined) {
+      this.#clock.clearTimeout(this.#replayTimer);
+      this.#replayTimer = undefined;
+    }
+    this.#track(this.#replay());
+  }
+
+  #lastReplayAt = -Infinity;
+
+  /**
+   * Sends the queue to L2: a queued clear first, then batches of the oldest writes. A write is
+   * sent only while it is still the newest of its key (checked at every attempt), so nothing older
+   * than a later write or delete ever reaches L2. Replayed keys are announced on the bus.
+   */
+  async #replay(): Promise<void> {
+    const queue = this.#queue;
+    const settings = this.#queueSettings;
+    const l2 = this.#l2;
+    if (queue === undefined || settings === undefined || l2 === undefined || this.#replaying) return;
+    this.#replaying = true;
+    let failed = false;
+    try {
+      for (;;) {
+        this.#lastReplayAt = this.#clock.now();
+        if (this.#clearQueued) {
+          const result = await this.#l2Call('clear', (o) => l2.clear(o));
+          if (!result.ok) {
+            failed = true;
+            return;
+          }
+          if (this.#clearQueued) {
+            this.#clearQueued = false;
+            this.#replayed++;
+            await this.#publishClear();
+          }
+        }
+        const now = this.#clock.now();
+        const batch: [string, QueuedWrite][] = [];
+        for (const [key, item] of queue) {
+          if (now - item.at > settings.maxAgeMs || (item.value !== undefined && item.staleUntil - now < 1)) {
+            this.#expired++;
+            this.#dropQueued(key, item, 'expired');
+            continue;
+          }
+          batch.push([key, item]);
+          if (batch.length >= settings.batchSize) break;
+        }
+        if (batch.length === 0) return;
+        const current = ([key, item]: [string, QueuedWrite]) => this.#l2Latest.get(key) === item.gen && queue.get(key) === item;
+        const sets = batch.filter(([, item]) => item.value !== undefined);
+        const deletes = batch.filter(([, item]) => item.value === undefined);
+        const [setResult, deleteResult] = await Promise.all([
+          sets.length === 0
+            ? OK
+            : this.#l2Call('l2_set', (o) => {
+                const at = this.#clock.now();
+                const writes = sets.filter(current).map(([key, item]) => ({ key, value: item.value as string, ttlMs: Math.ceil(item.staleUntil - at) }));
+                const live = writes.filter((w) => w.ttlMs >= 1);
+                return live.length === 0 ? RESOLVED_VOID : l2.set(live, o);
+              }),
+          deletes.length === 0
+            ? OK
+            : this.#l2Call('l2_delete', (o) => {
+                const keys = deletes.filter(current).map(([key]) => key);
+                return keys.length === 0 ? RESOLVED_VOID : l2.delete(keys, o);
+              }),
+        ]);
+        const replayed: string[] = [];
+        for (const [key, item] of batch) {
+          if (!(item.value === undefined ? deleteResult.ok : setResult.ok)) continue;
+          if (queue.get(key) !== item) continue; // replaced meanwhile: the newer write is on its way
+          queue.delete(key);
+          if (this.#l2Latest.get(key) === item.gen) this.#l2Latest.delete(key);
+          this.#replayed++;
+          replayed.push(key);
+        }
+        // Other processes may hold the older value in L1: tell them, now that L2 has the newer one.
+        if (replayed.length > 0) await this.#publish(replayed);
+        if (!setResult.ok || !deleteResult.ok) {
+          failed = true;
+          return;
+        }
+        if (!this.#hasQueued()) return;
+      }
+    } finally {
+      this.#replaying = false;
+      if (failed) {
+        this.#replayDelay = Math.min(this.#replayDelay * 2, Math.max(MAX_REPLAY_DELAY_MS, settings.retryMs));
+        this.#scheduleReplay();
+      } else this.#replayDelay = settings.retryMs;
+    }
+  }
+
   async #publish(keys: readonly string[]): Promise<void> {
     const bus = this.#bus;
     if (bus === undefined) return;
-    try {
-      await toPromise(bus.publishInvalidation(...keys)).then(noop, noop);
-    } catch {
-      // publishInvalidation never rejects by contract; a broken bus must not fail the write
-    }
+    // publishInvalidation never rejects by contract; a broken or stalled bus must not fail or hold up the write.
+    await this.#deadline(
+      invoke(() => bus.publishInvalidation(...keys), undefined),
+      this.#storeTimeoutMs,
+      'the bus',
+    );
+  }
+
+  async #publishClear(): Promise<void> {
+    const bus = this.#bus;
+    if (bus?.publishClear === undefined) return;
+    await this.#deadline(
+      invoke(() => (bus.publishClear as () => Promise<boolean>)(), undefined),
+      this.#storeTimeoutMs,
+      'the bus',
+    );
   }
 
   // ---------------------------------------------------------------- write-behind
@@ -1069,6 +1431,9 @@ class CacheImpl<T> implements Cache<T> {
   async writeBehind(key: string, value: T, writer: (value: T, key: string) => unknown, options?: SetOptions): Promise<void> {
     if (typeof key !== 'string') throw keyError('writeBehind', key);
     checkFunction('cache.writeBehind', 'writer', writer);
+    // Everything checked before anything is queued: a refused call changes nothing.
+    if (value === undefined) throw new InvalidOptionsError('cache.writeBehind', 'value', value, 'a value (undefined means "not found": use delete())');
+    const ttl = this.#resolve('cache.writeBehind', options === undefined ? undefined : readOptions<SetOptions>('cache.writeBehind', options, SET_KEYS));
     if (this.#closed) throw new CacheWriteQueueFullError(this.name, this.#wb.maxPending, true);
     let state = this.#writes.get(key);
     if (state === undefined && this.#writes.size >= this.#wb.maxPending) throw new CacheWriteQueueFullError(this.name, this.#wb.maxPending, false);
@@ -1090,7 +1455,7 @@ class CacheImpl<T> implements Cache<T> {
       else queueMicrotask(ready);
     }
     // The cache is updated now; the source later.
-    await this.set(key, value, options);
+    await this.#set(key, value, ttl);
   }
 
   #drainWrites(): void {
@@ -1102,7 +1467,7 @@ class CacheImpl<T> implements Cache<T> {
       state.next = undefined;
       state.running = true;
       this.#activeWrites++;
-      const run = this.#runWrite(key, item.value, item.writer).then(() => {
+      const run = this.#runWrite(key, state, item.value, item.writer).then(() => {
         this.#activeWrites--;
         state.running = false;
         if (state.next !== undefined) this.#readyWrites.push(key);
@@ -1118,16 +1483,27 @@ class CacheImpl<T> implements Cache<T> {
     }
   }
 
-  async #runWrite(key: string, value: T, writer: (value: T, key: string) => unknown): Promise<void> {
+  async #runWrite(key: string, state: WriteState<T>, value: T, writer: (value: T, key: string) => unknown): Promise<void> {
     let lastError: unknown;
-    for (let attempt = 1; attempt <= this.#wb.attempts; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       try {
         await invoke(() => writer(value, key), undefined);
         this.#written++;
         return;
       } catch (error) {
         lastError = error;
-        if (attempt < this.#wb.attempts && this.#wb.retryDelayMs > 0) await this.#sleep(this.#wb.retryDelayMs);
+      }
+      // A newer value of the key waits: it replaces this one (last write wins). Retrying or
+      // dead-lettering this one could only let it overwrite the newer value later (a redrive).
+      if (state.next !== undefined) {
+        this.#coalesced++;
+        return;
+      }
+      if (attempt >= this.#wb.attempts) break;
+      if (this.#wb.retryDelayMs > 0) await this.#sleep(this.#wb.retryDelayMs);
+      if (state.next !== undefined) {
+        this.#coalesced++;
+        return;
       }
     }
     const sink = this.#wb.deadLetter;
@@ -1156,6 +1532,17 @@ class CacheImpl<T> implements Cache<T> {
     this.#closed = true;
     await this.flush();
     while (this.#background.size > 0) await Promise.all([...this.#background]);
+    // The L2 write queue gets one last replay; what it could not send is dropped and reported.
+    if (this.#replayTimer !== undefined) {
+      this.#clock.clearTimeout(this.#replayTimer);
+      this.#replayTimer = undefined;
+    }
+    if (this.#hasQueued()) await this.#replay();
+    this.#clearQueued = false;
+    for (const [key, item] of this.#queue ?? []) {
+      this.#expired++;
+      this.#dropQueued(key, item, 'closed');
+    }
     const unsubscribe = this.#unsubscribe;
     this.#unsubscribe = undefined;
     try {
@@ -1173,7 +1560,7 @@ class CacheImpl<T> implements Cache<T> {
     if (typeof key !== 'string') return Promise.reject(keyError('tryLock', key));
     const o = readOptions<{ ttlMs?: number }>('cache.tryLock', options, ['ttlMs']);
     const ttlMs = o.ttlMs === undefined ? this.#lockTtlMs : checkInteger('cache.tryLock', 'ttlMs', o.ttlMs, { min: 1, max: 2_147_483_647 });
-    return toPromise(lock.tryLock(`tryLock:${this.name}:${key}`, { ttlMs }));
+    return toPromise(lock.tryLock(`tryLock:${encodeKeyPart(this.name)}:${encodeKeyPart(key)}`, { ttlMs }));
   }
 
   // ---------------------------------------------------------------- invalidation
@@ -1182,12 +1569,16 @@ class CacheImpl<T> implements Cache<T> {
     const l1 = this.#l1;
     if (info.clear === true) {
       l1?.clear();
+      this.#touchAll();
+      // Another process cleared L2 after our queued writes were made: they must not come back.
+      this.#voidWrites();
       this.#l2?.namespaceChanged?.();
       return;
     }
     const now = this.#clock.now();
     if (info.resync !== undefined) {
       this.#busGaps++;
+      this.#touchAll();
       if (l1 !== undefined) for (const entry of l1.values()) expireLogically(entry, now);
       if (this.#events.hasListeners('cache.bus_gap')) {
         this.#events.emit({ type: 'cache.bus_gap', source: 'cache', name: this.name, time: now, reason: info.resync });
@@ -1195,11 +1586,66 @@ class CacheImpl<T> implements Cache<T> {
       return;
     }
     this.#busInvalidations++;
-    if (l1 === undefined) return;
+    const queue = this.#queue;
     for (const key of keys) {
-      const entry = l1.peek(key);
+      this.#touch(key);
+      // Another process wrote the key after our queued write was made: replaying ours would undo theirs.
+      const queued = queue?.get(key);
+      if (queued !== undefined) {
+        this.#superseded++;
+        this.#forgetQueued(key, queued);
+      }
+      const entry = l1?.peek(key);
       if (entry !== undefined) expireLogically(entry, now);
     }
+  }
+
+  // ---------------------------------------------------------------- changes while reads are in flight
+
+  /**
+   * A local change to `key` (write, delete, invalidation). Reads and loads in flight from before
+   * it must not put their older answer into L1 or L2, and later callers must not join a load that
+   * started before it.
+   */
+  #touch(key: string): void {
+    this.#changes++;
+    if (this.#reads > 0) {
+      const touched = this.#touched;
+      touched.delete(key);
+      touched.set(key, this.#changes);
+      if (touched.size > MAX_TOUCHED) {
+        // Forget the oldest change: every read older than it now counts as overtaken.
+        const [oldest, at] = touched.entries().next().value as [string, number];
+        touched.delete(oldest);
+        this.#touchFloor = at;
+      }
+    }
+    this.#inflight.delete(key);
+  }
+
+  /** A change to every key (clear, resync). */
+  #touchAll(): void {
+    this.#changes++;
+    this.#touchFloor = this.#changes;
+    this.#touched.clear();
+    this.#inflight.clear();
+  }
+
+  #beginRead(): number {
+    this.#reads++;
+    return this.#changes;
+  }
+
+  #endRead(): void {
+    if (--this.#reads === 0) this.#touched.clear();
+  }
+
+  /** Whether nothing changed `key` here since a read began (at change count `since`): only then may its answer go into L1. */
+  #unchanged(key: string, since: number): boolean {
+    if (since === this.#changes) return true;
+    if (since < this.#touchFloor) return false;
+    const at = this.#touched.get(key);
+    return at === undefined || at <= since;
   }
 
   // ---------------------------------------------------------------- helpers
@@ -1256,6 +1702,58 @@ class CacheImpl<T> implements Cache<T> {
     }
   }
 
+  /**
+   * An L2 read. Keys with a queued write are answered from the queue (L2 is known to be behind
+   * for them: this process reads its own writes); behind a queued clear, L2 counts as empty.
+   */
+  #l2Get(keys: readonly string[]): Promise<L2Result<(string | undefined)[]>> {
+    const l2 = this.#l2 as CacheStore;
+    const queue = this.#queue;
+    if (queue === undefined || (queue.size === 0 && !this.#clearQueued)) return this.#l2Call('l2_get', (o) => l2.get(keys, o));
+    const local = new Map<string, string | undefined>();
+    const ask: string[] = [];
+    for (const key of keys) {
+      const item = queue.get(key);
+      if (item !== undefined) local.set(key, item.value);
+      else if (this.#clearQueued) local.set(key, undefined);
+      else ask.push(key);
+    }
+    if (ask.length === 0) return Promise.resolve({ ok: true, value: keys.map((key) => local.get(key)) });
+    return this.#l2Call('l2_get', (o) => l2.get(ask, o)).then((result) => {
+      if (!result.ok) return result;
+      const answers = new Map(ask.map((key, i) => [key, result.value[i]]));
+      return { ok: true, value: keys.map((key) => (local.has(key) ? local.get(key) : answers.get(key))) };
+    });
+  }
+
+  /** The work's outcome, or a failure once `timeoutMs` passed (the work goes on unobserved). Never rejects. */
+  #deadline<R>(work: Promise<R>, timeoutMs: number, what: string): Promise<L2Result<R>> {
+    return new Promise((resolve) => {
+      let done = false;
+      const timer = unrefTimer(
+        this.#clock.setTimeout(() => {
+          if (done) return;
+          done = true;
+          resolve({ ok: false, error: withoutStack(() => new StoreUnavailableError(`cache "${this.name}": ${what} did not answer within ${timeoutMs} ms`, true)) });
+        }, timeoutMs),
+      );
+      work.then(
+        (value) => {
+          if (done) return;
+          done = true;
+          this.#clock.clearTimeout(timer);
+          resolve({ ok: true, value });
+        },
+        (error: unknown) => {
+          if (done) return;
+          done = true;
+          this.#clock.clearTimeout(timer);
+          resolve({ ok: false, error });
+        },
+      );
+    });
+  }
+
   /** One L2 call under the store policy and the store deadline; never rejects. */
   #l2Call<R>(operation: CacheOperation, run: (options: StoreCallOptions) => Promise<R>): Promise<L2Result<R>> {
     const timeoutMs = this.#storeTimeoutMs;
@@ -1299,6 +1797,7 @@ class CacheImpl<T> implements Cache<T> {
           if (item.settled) return;
           item.settled = true;
           resolve({ ok: true, value });
+          if (this.#queue !== undefined) this.#replaySoon();
         },
         (error: unknown) => {
           if (item.settled) return;
@@ -1316,7 +1815,7 @@ class CacheImpl<T> implements Cache<T> {
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.#clock.setTimeout(resolve, ms));
+    return new Promise((resolve) => unrefTimer(this.#clock.setTimeout(resolve, ms)));
   }
 
   #track(promise: Promise<unknown>): void {
@@ -1374,6 +1873,14 @@ class CacheImpl<T> implements Cache<T> {
       lockWaits: this.#lockWaits,
       bus: { invalidations: this.#busInvalidations, gaps: this.#busGaps },
       filter: { skipped: this.#filterSkipped, falsePositives: this.#filterFalsePositives },
+      l2Queue: {
+        pending: (this.#queue?.size ?? 0) + (this.#clearQueued ? 1 : 0),
+        queued: this.#queued,
+        replayed: this.#replayed,
+        superseded: this.#superseded,
+        overflow: this.#overflow,
+        expired: this.#expired,
+      },
       writeBehind: {
         pending: this.#writes.size,
         written: this.#written,
@@ -1412,6 +1919,10 @@ function isTimeout(error: unknown): boolean {
 
 function unrefSafe(handle: unknown): void {
   if (typeof handle === 'object' && handle !== null && 'unref' in handle) (handle as { unref(): void }).unref();
+}
+
+function behindClear(cache: string): StoreUnavailableError {
+  return withoutStack(() => new StoreUnavailableError(`cache "${cache}": the write waits in the L2 write queue behind a clear that has not reached L2 yet`, false));
 }
 
 function keyError(method: string, key: unknown): InvalidOptionsError {
@@ -1455,6 +1966,20 @@ function checkSerializer<T>(value: unknown): CacheSerializer<T> {
     throw new InvalidOptionsError(OWNER, 'serializer', value, 'an object with serialize(value) => string and deserialize(text) => value');
   }
   return s as CacheSerializer<T>;
+}
+
+function readQueueSettings(value: unknown): QueueSettings | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value !== true && (typeof value !== 'object' || value === null)) {
+    throw new InvalidOptionsError(OWNER, 'l2WriteQueue', value, 'true, false or { maxKeys, maxAgeMs, retryMs, batchSize }');
+  }
+  const o = readOptions<L2WriteQueueOptions>(OWNER, value === true ? undefined : (value as L2WriteQueueOptions), ['maxKeys', 'maxAgeMs', 'retryMs', 'batchSize']);
+  return {
+    maxKeys: checkInteger(OWNER, 'l2WriteQueue.maxKeys', o.maxKeys ?? 10_000, { min: 1, max: 10_000_000 }),
+    maxAgeMs: checkInteger(OWNER, 'l2WriteQueue.maxAgeMs', o.maxAgeMs ?? 60_000, { min: 1, max: MAX_TTL_MS }),
+    retryMs: checkInteger(OWNER, 'l2WriteQueue.retryMs', o.retryMs ?? 500, { min: 1, max: 3_600_000 }),
+    batchSize: checkInteger(OWNER, 'l2WriteQueue.batchSize', o.batchSize ?? 100, { min: 1, max: 10_000 }),
+  };
 }
 
 function checkDeadLetter(value: unknown): DeadLetterSinkLike {

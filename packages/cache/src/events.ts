@@ -83,6 +83,19 @@ export interface CacheWriteFailedEvent extends BaseEvent {
   readonly deadLettered: boolean;
 }
 
+/**
+ * A write waiting in the L2 write queue (`l2WriteQueue`) was dropped without reaching L2: the
+ * queue was full (`'overflow'`: the oldest goes), the write was older than `maxAgeMs` or past its
+ * grace when its turn came (`'expired'`), or it was still queued when the cache closed
+ * (`'closed'`). L2 keeps its older entry for the key until that expires. `key` is for logs only.
+ */
+export interface CacheL2WriteDroppedEvent extends BaseEvent {
+  readonly type: 'cache.l2_write_dropped';
+  readonly source: 'cache';
+  readonly key: string;
+  readonly reason: 'overflow' | 'expired' | 'closed';
+}
+
 /** The lock failed (not "held": the lock store itself), so this process loaded without it. */
 export interface CacheLockErrorEvent extends BaseEvent {
   readonly type: 'cache.lock_error';
@@ -117,6 +130,7 @@ export type CacheEvent =
   | CacheL2ErrorEvent
   | CacheBusGapEvent
   | CacheWriteFailedEvent
+  | CacheL2WriteDroppedEvent
   | CacheLockErrorEvent
   | CacheStoreErrorEvent
   | CacheStoreDegradedEvent
@@ -130,6 +144,7 @@ declare module '@x/core' {
     'cache.l2_error': CacheL2ErrorEvent;
     'cache.bus_gap': CacheBusGapEvent;
     'cache.write_failed': CacheWriteFailedEvent;
+    'cache.l2_write_dropped': CacheL2WriteDroppedEvent;
     'cache.lock_error': CacheLockErrorEvent;
     'cache.store_error': CacheStoreErrorEvent;
     'cache.store_degraded': CacheStoreDegradedEvent;

@@ -56,6 +56,12 @@ export interface CacheStore {
  */
 export interface CacheLease {
   release(): Promise<unknown>;
+  /**
+   * Extends the lease to `ms` from now (optional; `@x/lock`'s leases have it). While a loader runs
+   * the cache calls it every third of `lockTtlMs`, so a loader slower than the lease cannot let
+   * another process take the lock and load too.
+   */
+  extend?(ms?: number): Promise<unknown>;
   /** Aborts when the lease is lost (optional). */
   readonly signal?: AbortSignal;
 }
