@@ -75,6 +75,12 @@ class RedisCacheStore implements CacheStore {
   #batch: ReadBatch | undefined = undefined;
   #versionAt = 0;
   #versionLoad: Promise<number> | undefined = undefined;
+  /** The version may have moved (a clear elsewhere, or ours that failed): calls wait for a fresh read. */
+  #stale = false;
+  /** Bumped whenever the version may have moved: a read begun before the last bump cannot end staleness. */
+  #staleCount = 0;
+  /** Our own clear in flight: calls wait for its new version rather than write into the old namespace. */
+  #clearing: Promise<void> | undefined = undefined;
 
   constructor(client: CacheRedisClient, options: RedisCacheStoreOptions | undefined) {
     const o = readOptions<RedisCacheStoreOptions>(OWNER, options, KEYS);
@@ -92,8 +98,9 @@ class RedisCacheStore implements CacheStore {
 
   /** The current namespace version: read once, then refreshed in the background every `versionCheckMs`. */
   #namespace(): Promise<number> | number {
+    if (this.#clearing !== undefined) return this.#clearing.then(() => this.#namespace());
     const version = this.#version;
-    if (version !== undefined) {
+    if (version !== undefined && !this.#stale) {
       if (this.#clock.now() - this.#versionAt >= this.#versionCheckMs && this.#versionLoad === undefined) {
         this.#loadVersion().then(undefined, () => undefined);
       }
@@ -103,6 +110,7 @@ class RedisCacheStore implements CacheStore {
   }
 
   #loadVersion(): Promise<number> {
+    const asked = this.#staleCount;
     const load = this.#caller
       .command((c) => (c.get as NonNullable<CacheRedisClient['get']>)(this.#versionKey))
       .then((result) => {
@@ -111,6 +119,7 @@ class RedisCacheStore implements CacheStore {
         // A clear() from this process may have raced the read: never go back.
         if (this.#version === undefined || version > this.#version) this.#version = Number.isSafeInteger(version) ? version : 0;
         this.#versionAt = this.#clock.now();
+        if (this.#staleCount === asked) this.#stale = false;
         return this.#version as number;
       })
       .finally(() => {
@@ -121,6 +130,10 @@ class RedisCacheStore implements CacheStore {
   }
 
   namespaceChanged(): void {
+    // Until the new version is read, no call may use the old one (it would read cleared entries
+    // back into L1, or write where nobody reads).
+    this.#stale = true;
+    this.#staleCount++;
     this.#versionAt = 0;
     this.#loadVersion().then(undefined, () => undefined);
   }
@@ -210,10 +223,24 @@ class RedisCacheStore implements CacheStore {
   }
 
   async clear(): Promise<void> {
-    const result = await this.#caller.command((c) => (c.incr as NonNullable<CacheRedisClient['incr']>)(this.#versionKey));
-    const version = Number(unwrap(result));
-    if (Number.isSafeInteger(version) && (this.#version === undefined || version > this.#version)) this.#version = version;
-    this.#versionAt = this.#clock.now();
+    const incr = this.#caller.command((c) => (c.incr as NonNullable<CacheRedisClient['incr']>)(this.#versionKey));
+    const clearing: Promise<void> = incr.then(
+      (result) => {
+        if (this.#clearing === clearing) this.#clearing = undefined;
+        const version = result.ok ? Number(result.value) : NaN;
+        if (Number.isSafeInteger(version) && (this.#version === undefined || version > this.#version)) this.#version = version;
+        else {
+          // Failed or timed out: the INCR may still have happened. Read the version again before the next call.
+          this.#stale = true;
+          this.#staleCount++;
+        }
+        this.#versionAt = this.#clock.now();
+      },
+      () => undefined,
+    );
+    this.#clearing = clearing;
+    await clearing;
+    unwrap(await incr);
   }
 }
 

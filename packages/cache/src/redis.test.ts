@@ -130,6 +130,38 @@ describe.skipIf(!available)('redisCacheStore and the invalidation bus on one Red
     for (const s of sub) s.disconnect();
   });
 
+  it('after a clear from another process, the very next read uses the new namespace (never reads cleared entries back)', async () => {
+    const prefix = ownPrefix();
+    const sub = [new Redis(redisUrl()), new Redis(redisUrl())];
+    const channel = `${prefix}:bus`;
+    const busB = createInvalidationBus(sub[1] as Redis, clients[1] as Redis, { channel });
+    const a = createCache<number>({ l2: redisCacheStore(redis, { prefix }), bus: createInvalidationBus(sub[0] as Redis, redis, { channel }) });
+    const b = createCache<number>({ l2: redisCacheStore(clients[1] as Redis, { prefix }), bus: busB });
+    await wait(100);
+    await a.set('x', 1);
+    expect(await b.get('x')).toBe(1);
+    // Read right after b's cache handled the clear message (its handler runs first).
+    const readAfterClear = new Promise<number | undefined>((resolve) => {
+      busB.subscribeInvalidations((_keys, info) => {
+        if (info.clear === true) resolve(b.get('x'));
+      });
+    });
+    await a.clear();
+    expect(await readAfterClear).toBeUndefined();
+    expect(await b.get('x')).toBeUndefined();
+    await a.close();
+    await b.close();
+    for (const s of sub) s.disconnect();
+  });
+
+  it('a write made while this process clears lands in the new namespace', async () => {
+    const prefix = ownPrefix();
+    const cache = createCache<number>({ l2: redisCacheStore(redis, { prefix }) });
+    await cache.set('warm', 1); // the namespace version is known
+    await Promise.all([cache.clear(), cache.set('k', 2)]);
+    expect(await createCache<number>({ l2: redisCacheStore(clients[1] as Redis, { prefix }) }).get('k')).toBe(2);
+  });
+
   it('a sequence gap from a publisher expires every L1 entry (kept for grace) and is reported', async () => {
     const prefix = ownPrefix();
     const events = createEventBus();
