@@ -215,3 +215,19 @@ describe('isAbortError', () => {
     expect(isAbortError(hostile)).toBe(false);
   });
 });
+
+describe('sleep options (issue 11, defect 4)', () => {
+  it('never reads a clock or signal set on Object.prototype', async () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    const aborted = AbortSignal.abort(new Error('inherited'));
+    proto.signal = aborted;
+    try {
+      const clock = createVirtualClock();
+      const done = sleep(10, { clock });
+      await clock.advance(10);
+      await expect(done).resolves.toBeUndefined();
+    } finally {
+      delete proto.signal;
+    }
+  });
+});

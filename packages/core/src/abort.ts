@@ -183,6 +183,8 @@ class Sleeper {
   };
 }
 
+const hasOwn = Object.prototype.hasOwnProperty;
+
 /**
  * Waits `ms` milliseconds on `clock`. Rejects with the signal's reason as soon as `signal` aborts
  * (at once if it already has), and always removes its abort listener.
@@ -193,9 +195,10 @@ class Sleeper {
  * ```
  */
 export function sleep(ms: number, options: SleepOptions = {}): Promise<void> {
-  const { signal } = options;
+  // Own properties only: a `clock` or `signal` set on Object.prototype is never an option.
+  const signal = hasOwn.call(options, 'signal') ? options.signal : undefined;
   if (signal?.aborted) return Promise.reject(signal.reason);
-  const clock = options.clock ?? systemClock;
+  const clock = (hasOwn.call(options, 'clock') ? options.clock : undefined) ?? systemClock;
   const wait = ms > 0 ? ms : 0; // NaN and negatives: no wait
   const sleeper = new Sleeper(clock, signal, clock.now() + wait);
   const promise = new Promise<void>((resolve, reject) => {
