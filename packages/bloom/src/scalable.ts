@@ -1,11 +1,12 @@
-import { checkClock, checkEvents, checkInteger, checkNumber, checkString, readOptions, trackInstance } from '@x/core';
+import { checkClock, checkEvents, checkInteger, checkNumber, checkString, isXError, readOptions, trackInstance } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import { badKey } from './bits.js';
 import { PlainBloomFilter, encodeBase64 } from './bloom.js';
 import type { BloomFilterStats } from './bloom.js';
 import type {} from './events.js';
 import { HASH_VERSION, hashKey } from './hash.js';
-import { bloomSizing } from './sizing.js';
+import { boundedSizing } from './sizing.js';
+import type { BloomSizing } from './sizing.js';
 
 /** Options of {@link createScalableBloomFilter}. */
 export interface ScalableBloomFilterOptions {
@@ -88,6 +89,8 @@ export class ScalableFilter implements ScalableBloomFilter {
   readonly #stages: PlainBloomFilter[] = [];
   #last!: PlainBloomFilter;
   #falsePositives = 0;
+  /** True once no further stage can be sized and the last one took keys past its capacity (reported once). */
+  #exhausted = false;
   readonly #clock: Clock;
   readonly #events: EventBus;
 
@@ -99,7 +102,7 @@ export class ScalableFilter implements ScalableBloomFilter {
     this.tightening = tightening;
     this.#clock = clock;
     this.#events = events;
-    this.addStage(false);
+    this.#firstStage();
     trackInstance(events, 'bloom', name, this);
   }
 
@@ -111,10 +114,27 @@ export class ScalableFilter implements ScalableBloomFilter {
     };
   }
 
-  addStage(report: boolean): PlainBloomFilter {
+  /**
+   * Sizing of stage `i`: large enough that its rate at capacity with the rounded k is within its
+   * share (so the stage rates' sum bounds the compound rate). Undefined when no filter can have it
+   * (k past 64, or more than 1024 shards): the filter cannot tighten further.
+   */
+  stageSizing(i: number): BloomSizing | undefined {
+    const plan = this.stagePlan(i);
+    try {
+      return boundedSizing({ expectedItems: plan.capacity, falsePositiveRate: plan.falsePositiveRate }, 'createScalableBloomFilter');
+    } catch (error) {
+      if (isXError(error, 'INVALID_OPTIONS')) return undefined;
+      throw error;
+    }
+  }
+
+  /** Adds the next stage; undefined when it cannot be sized (see {@link stageSizing}). */
+  addStage(report: boolean): PlainBloomFilter | undefined {
     const index = this.#stages.length;
     const plan = this.stagePlan(index);
-    const sizing = bloomSizing({ expectedItems: plan.capacity, falsePositiveRate: plan.falsePositiveRate }, 'createScalableBloomFilter');
+    const sizing = this.stageSizing(index);
+    if (sizing === undefined) return undefined;
     const stage = new PlainBloomFilter(this.name, sizing, plan.capacity, plan.falsePositiveRate, this.#clock, this.#events, false);
     this.#stages.push(stage);
     this.#last = stage;
@@ -145,10 +165,36 @@ export class ScalableFilter implements ScalableBloomFilter {
     const last = this.#last;
     // The last stage is checked and written in one pass: inserting a key whose bits are all set
     // changes nothing and says "possibly present".
-    if (last.items < last.expectedItems) return last.insertHashed(key);
+    if (last.items < last.expectedItems || this.#exhausted) return last.insertHashed(key);
     if (last.probeHashed(key)) return true;
     // A new stage's sizing hashes nothing, so the key's hashes are still the current ones.
-    return this.addStage(true).insertHashed(key);
+    const next = this.addStage(true);
+    if (next !== undefined) return next.insertHashed(key);
+    // No tighter stage exists (k would pass 64): the last stage takes keys past its capacity, so
+    // nothing is ever refused or missed, and its rate rises above its share. Reported once.
+    this.#exhausted = true;
+    this.#reportExhausted();
+    return last.insertHashed(key);
+  }
+
+  #reportExhausted(): void {
+    if (!this.#events.hasListeners('bloom.capacity_exceeded')) return;
+    const stats = this.stats();
+    this.#events.emit({
+      type: 'bloom.capacity_exceeded',
+      source: 'bloom',
+      name: this.name,
+      time: this.#clock.now(),
+      items: stats.items,
+      capacity: stats.capacity,
+      estimatedFpr: stats.estimatedFpr,
+    });
+  }
+
+  /** Marks the filter exhausted when its next stage cannot be sized (bloomFromJSON). */
+  restoreExhausted(): void {
+    const last = this.#last;
+    this.#exhausted = last.items >= last.expectedItems && this.stageSizing(this.#stages.length) === undefined;
   }
 
   addMany(keys: Iterable<string>): boolean[] {
@@ -223,6 +269,14 @@ export class ScalableFilter implements ScalableBloomFilter {
 
   clear(): void {
     this.#stages.length = 0;
+    this.#exhausted = false;
+    this.#firstStage();
+  }
+
+  /** Stage 0; throws INVALID_OPTIONS when even it cannot be sized (a rate needing k > 64). */
+  #firstStage(): void {
+    const plan = this.stagePlan(0);
+    boundedSizing({ expectedItems: plan.capacity, falsePositiveRate: plan.falsePositiveRate }, 'createScalableBloomFilter');
     this.addStage(false);
   }
 }

@@ -8,7 +8,7 @@ import { BloomInvalidDataError } from './errors.js';
 import { HASH_VERSION } from './hash.js';
 import { ScalableFilter } from './scalable.js';
 import type { ScalableBloomFilter, ScalableBloomFilterJSON } from './scalable.js';
-import { BIT_ALIGN, MAX_SHARD_BITS } from './sizing.js';
+import { BIT_ALIGN, MAX_SHARD_BITS, bloomSizing } from './sizing.js';
 import type { BloomSizing } from './sizing.js';
 
 /** Options of {@link bloomFromJSON} and {@link bloomFromBytes}. */
@@ -40,6 +40,26 @@ function storedSizing(k: unknown, shards: unknown, shardBits: unknown): BloomSiz
   }
   const m = shardBits * shards;
   return { m, k, shards, shardBits, optimalBits: m, bytes: m / 8 };
+}
+
+/**
+ * k, m and the shard layout follow from the capacity, the rate and the shard count (bloomSizing:
+ * k depends on the rate alone, and a shard's bits on all three, whatever `maxShardBits` was). A
+ * stored filter whose fields disagree was edited or damaged: restoring it would read other
+ * positions than the ones its keys set, which is a false negative for every key.
+ */
+function checkConsistent(stored: BloomSizing, expectedItems: number, falsePositiveRate: number): void {
+  let expected: BloomSizing;
+  try {
+    expected = bloomSizing({ expectedItems, falsePositiveRate, shards: stored.shards });
+  } catch {
+    throw invalid(`expectedItems ${expectedItems} at falsePositiveRate ${falsePositiveRate} is not a size a filter can have`);
+  }
+  for (const field of ['k', 'shards', 'shardBits'] as const) {
+    if (expected[field] !== stored[field]) {
+      throw invalid(`${field} ${stored[field]} does not match expectedItems ${expectedItems} at falsePositiveRate ${falsePositiveRate} (${field} ${expected[field]}): the data was edited or damaged`);
+    }
+  }
 }
 
 function checkVersion(version: unknown): void {
@@ -95,6 +115,7 @@ export function bloomFromJSON(json: AnyBloomFilterJSON | string, options?: Resto
     if (!isCount(expectedItems) || expectedItems < 1) throw invalid('expectedItems must be a positive integer');
     if (!isRate(falsePositiveRate)) throw invalid('falsePositiveRate must be in (0, 1)');
     if (!isCount(items)) throw invalid('items must be a non-negative integer');
+    checkConsistent(sizing, expectedItems, falsePositiveRate);
     if (d['type'] === 'bloom') {
       const filter = new PlainBloomFilter(name, sizing, expectedItems, falsePositiveRate, clock, events, true);
       filter.restore(items, falsePositives, bytesOf(d['bits'], sizing.bytes, 'bits'));
@@ -115,10 +136,12 @@ export function bloomFromJSON(json: AnyBloomFilterJSON | string, options?: Resto
     stages.forEach((stored: unknown, i) => {
       const s = (stored ?? {}) as Record<string, unknown>;
       const stage = i === 0 ? filter.stages[0]! : filter.addStage(false);
+      if (stage === undefined) throw invalid(`stages[${i}] cannot exist at these parameters (no tighter stage can be sized)`);
       if (!isCount(s['items'])) throw invalid(`stages[${i}].items must be a non-negative integer`);
       stage.restore(s['items'], 0, bytesOf(s['bits'], stage.bits.byteLength, `stages[${i}].bits`));
     });
     filter.restoreFalsePositives(falsePositives);
+    filter.restoreExhausted();
     return filter;
   }
   throw invalid(`unknown type ${JSON.stringify(d['type'])} (expected 'bloom', 'scalable' or 'counting')`);
@@ -147,6 +170,7 @@ export function bloomFromBytes(bytes: Uint8Array, options?: RestoreOptions): Blo
   if (!isCount(expectedItems) || expectedItems < 1) throw invalid('expectedItems must be a positive integer');
   if (!isRate(falsePositiveRate)) throw invalid('falsePositiveRate must be in (0, 1)');
   if (!isCount(items)) throw invalid('items must be a non-negative integer');
+  checkConsistent(sizing, expectedItems, falsePositiveRate);
   if (bytes.length !== HEADER_BYTES + sizing.bytes) throw invalid(`holds ${bytes.length - HEADER_BYTES} bytes of bits, expected ${sizing.bytes}`);
   const { name, clock, events } = restoreOptions('bloomFromBytes', options, undefined);
   const filter = new PlainBloomFilter(name, sizing, expectedItems, falsePositiveRate, clock, events, true);

@@ -74,3 +74,29 @@ export function bloomSizing(options: BloomSizingOptions, owner = 'bloomSizing'):
   const m = shardBits * shards;
   return { m, k, shards, shardBits, optimalBits, bytes: m / 8 };
 }
+
+/**
+ * {@link bloomSizing} with m raised, when needed, so that the filter's false-positive rate at
+ * capacity with the rounded k, (1 − e^(−k·n/m))^k, is at most p. The plain formulas give m for the
+ * unrounded k, so a k rounded away from its optimum can overshoot p by up to a few percent; the
+ * scalable filter sizes its stages with this, so the sum of the stage rates really bounds the
+ * compound rate. Internal (not exported from the package).
+ */
+export function boundedSizing(options: BloomSizingOptions, owner: string): BloomSizing {
+  const sizing = bloomSizing(options, owner);
+  const n = options.expectedItems;
+  const p = options.falsePositiveRate;
+  const k = sizing.k;
+  const rateAt = (m: number) => (1 - Math.exp((-k * n) / m)) ** k;
+  if (rateAt(sizing.m) <= p) return sizing;
+  // Solve (1 − e^(−k·n/m))^k = p for m, then round up as bloomSizing does.
+  const needed = (-k * n) / Math.log1p(-(p ** (1 / k)));
+  const maxShardBits = options.maxShardBits ?? MAX_SHARD_BITS;
+  const shards = Math.max(sizing.shards, Math.ceil(needed / maxShardBits));
+  if (shards > 1024) throw new InvalidOptionsError(owner, 'expectedItems', n, `a size that fits 1024 shards of ${maxShardBits} bits at falsePositiveRate ${p}`);
+  let shardBits = Math.ceil(needed / shards / BIT_ALIGN) * BIT_ALIGN;
+  // Floating point: make sure the rounded size really meets the bound.
+  while (rateAt(shardBits * shards) > p && shardBits + BIT_ALIGN <= maxShardBits) shardBits += BIT_ALIGN;
+  const m = shardBits * shards;
+  return { m, k, shards, shardBits, optimalBits: sizing.optimalBits, bytes: m / 8 };
+}
