@@ -32,11 +32,16 @@ export class BloomMetadataMismatchError extends XError<'BLOOM_METADATA_MISMATCH'
   readonly stored: Readonly<Record<string, string>>;
   /** The parameters this process asked for. */
   readonly requested: Readonly<Record<string, string>>;
-  constructor(key: string, fields: readonly string[], stored: Record<string, string>, requested: Record<string, string>) {
+  constructor(key: string, fields: readonly string[], stored: Record<string, string>, requested: Record<string, string>, message?: string) {
     const diff = fields.map((f) => `${f}: stored ${stored[f] ?? '(none)'}, requested ${requested[f] ?? '(none)'}`).join('; ');
-    super('BLOOM_METADATA_MISMATCH', `bloom filter "${key}" exists on Redis with other parameters (${diff}); open it with the stored parameters or delete it deliberately`);
+    super('BLOOM_METADATA_MISMATCH', message ?? `bloom filter "${key}" exists on Redis with other parameters (${diff}); open it with the stored parameters or delete it deliberately`);
     this.stored = stored;
     this.requested = requested;
+  }
+
+  /** Bit keys exist without their metadata hash: their parameters are unknown (`stored` is empty). */
+  static orphaned(key: string): BloomMetadataMismatchError {
+    return new BloomMetadataMismatchError(key, [], {}, {}, `bloom filter "${key}": its bit keys exist on Redis without its metadata (deleted or evicted), so the parameters they were written with are unknown; restore the metadata or delete the bit keys deliberately`);
   }
 }
 

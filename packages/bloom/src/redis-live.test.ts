@@ -127,6 +127,44 @@ describe.skipIf(!available)('redisBloomFilter on a live Redis', () => {
     expect(isXError(await rejection(open(b, { key: 'meta', backend: 'module' })), 'BLOOM_METADATA_MISMATCH')).toBe(true);
   });
 
+  it('concurrent first opens by many processes: exactly one creates the filter, every other one finds it and shares its bits', async () => {
+    const events = createEventBus();
+    const opened: XEvent[] = [];
+    events.on('bloom.opened', (e) => opened.push(e));
+    const filters = await Promise.all(Array.from({ length: 12 }, (_, i) => open(i % 2 === 0 ? a : b, { key: 'race', events })));
+    expect(opened.filter((e) => (e as { created?: boolean }).created === true)).toHaveLength(1);
+    expect(new Set(filters.map((f) => f.keys.bits.join()))).toHaveProperty('size', 1);
+    await filters[3]!.addMany(['x', 'y', 'z']);
+    for (const f of filters) expect(await f.hasMany(['x', 'y', 'z'])).toEqual([true, true, true]);
+  });
+
+  it('concurrent first opens with different parameters: one set wins, every other opener gets BLOOM_METADATA_MISMATCH', async () => {
+    const attempts = Array.from({ length: 10 }, (_, i) => open(i % 2 === 0 ? a : b, { key: 'race-params', falsePositiveRate: i % 2 === 0 ? 0.01 : 0.001 }));
+    const results = await Promise.allSettled(attempts);
+    const won = results.filter((r): r is PromiseFulfilledResult<Awaited<(typeof attempts)[number]>> => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won.length).toBe(5);
+    expect(new Set(won.map((r) => r.value.sizing.k)).size).toBe(1);
+    for (const r of lost) expect(isXError(r.reason, 'BLOOM_METADATA_MISMATCH'), String(r.reason)).toBe(true);
+  });
+
+  it('refuses to adopt bits whose metadata is gone (deleted or evicted): a clear error, not a filter that reads them with other parameters', async () => {
+    const f = await open(a, { key: 'orphan' });
+    await f.addMany(Array.from({ length: 500 }, (_, i) => `o:${i}`));
+    await a.del(f.keys.meta);
+    for (const other of [{}, { falsePositiveRate: 0.001 }]) {
+      const error = await rejection(open(b, { key: 'orphan', ...other }));
+      expect(isXError(error, 'BLOOM_METADATA_MISMATCH'), String(error)).toBe(true);
+      expect((error as Error).message).toMatch(/without its metadata/);
+    }
+    // Nothing was written: still no metadata, the bits untouched.
+    expect(await a.exists(f.keys.meta)).toBe(0);
+    expect(await a.bitcount(f.keys.bits[0]!)).toBeGreaterThan(0);
+    // Deleting the bits deliberately lets the key be created afresh.
+    await a.del(...f.keys.bits);
+    expect(await (await open(b, { key: 'orphan' })).has('o:1')).toBe(false);
+  });
+
   it("uses BF.* only when asked, and says so clearly when the server has none (no silent fallback)", async () => {
     const info = (await a.call('COMMAND', 'INFO', 'BF.ADD')) as unknown[];
     const hasModule = Array.isArray(info) && info[0] !== null;

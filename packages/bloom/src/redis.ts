@@ -47,6 +47,7 @@ export interface RedisBloomClient extends StoreClient {
   bitfield_ro(key: string, ...args: (string | number)[]): Promise<unknown>;
   bitcount(key: string): Promise<number>;
   del(...keys: string[]): Promise<number>;
+  exists(...keys: string[]): Promise<number>;
   call(command: string, ...args: (string | number)[]): Promise<unknown>;
   pipeline(): RedisBloomPipeline;
 }
@@ -164,11 +165,13 @@ export interface RedisBloomFilter {
   clear(): Promise<void>;
 }
 
-// HGETALL the metadata; write it when absent. One key: Cluster-safe.
+// HGETALL the metadata; write it when absent, unless ARGV[1] says bit keys exist already (bits
+// without metadata: refused, nothing written). One key: Cluster-safe.
 const OPEN_SCRIPT = defineScript(`
 local existing = redis.call('HGETALL', KEYS[1])
 if #existing > 0 then return existing end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+if ARGV[1] == '1' then return 1 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 return 0
 `);
 
@@ -286,9 +289,19 @@ class RedisFilter implements RedisBloomFilter {
       falsePositiveRate: String(this.#falsePositiveRate),
       createdAt: String(Date.now()),
     };
-    const argv = Object.entries(requested).flat();
+    // Bits that exist before any metadata does were written under parameters nobody can know any
+    // more (metadata deleted or evicted): reading them with ours would give false negatives. Checked
+    // before the script, so a filter created meanwhile by another process is found by the script.
+    const exists = await Promise.all(this.keys.bits.map((key) => this.#caller.command((c) => c.exists(key))));
+    let orphan = false;
+    for (const result of exists) {
+      if (!result.ok) throw this.#error(result, 'open');
+      if (Number(result.value) > 0) orphan = true;
+    }
+    const argv = [orphan ? '1' : '0', ...Object.entries(requested).flat()];
     const result = await this.#caller.script(OPEN_SCRIPT, [this.keys.meta], argv);
     if (!result.ok) throw this.#error(result, 'open');
+    if (result.value === 1) throw BloomMetadataMismatchError.orphaned(this.key);
     const created = result.value === 0;
     if (!created) {
       const flat = result.value as string[];
