@@ -1577,8 +1577,11 @@ class CacheImpl<T> implements Cache<T> {
     }
     const now = this.#clock.now();
     if (info.resync !== undefined) {
-      this.#busGaps++;
       this.#touchAll();
+      // Nothing cached and nothing being read: nothing can be stale, so nothing to report (the
+      // bus's first subscription, confirmed before any read, lands here).
+      if ((l1 === undefined || l1.size === 0) && this.#reads === 0) return;
+      this.#busGaps++;
       if (l1 !== undefined) for (const entry of l1.values()) expireLogically(entry, now);
       if (this.#events.hasListeners('cache.bus_gap')) {
         this.#events.emit({ type: 'cache.bus_gap', source: 'cache', name: this.name, time: now, reason: info.resync });

@@ -1,4 +1,4 @@
-import { InvalidOptionsError, checkClock, checkEvents, checkInteger, checkString, readOptions } from '@x/core';
+import { InvalidOptionsError, checkClock, checkEvents, checkInteger, checkString, readOptions, unrefTimer } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import { StoreCaller, StoreGuard, storeGuardOptions } from '@x/core/store';
 import type { StoreClient } from '@x/core/store';
@@ -44,6 +44,8 @@ export interface InvalidationBusStats {
   readonly gaps: number;
   /** Times the subscriber connection dropped and came back (the subscriber's reconnect epoch). */
   readonly epoch: number;
+  /** Keyless messages sent only to reveal a failed publish to subscribers (see {@link createInvalidationBus}). */
+  readonly syncs: number;
 }
 
 /** The Redis invalidation bus, with its stats. */
@@ -64,6 +66,9 @@ interface Message {
 }
 
 const OWNER = 'createInvalidationBus';
+/** After a failed publish, first wait before the message that reveals it; doubles up to SYNC_MAX_MS. */
+const SYNC_FIRST_MS = 100;
+const SYNC_MAX_MS = 30_000;
 const KEYS = ['channel', 'name', 'sourceId', 'timeoutMs', 'maxSources', 'failureThreshold', 'cooldownMs', 'clock', 'events'];
 
 function randomId(): string {
@@ -96,8 +101,15 @@ function parse(raw: unknown): Message | undefined {
  *   **sequence number** per publisher. A failed publish still uses its number, so subscribers see
  *   the hole at the next message: a **gap** makes every subscriber resync (every L1 entry is
  *   logically expired, kept for grace).
+ * - A publish that failed is revealed without waiting for the next invalidation: the publisher
+ *   keeps sending a keyless message (the next sequence number, backing off from 100 ms to 30 s)
+ *   until one goes through, so a publisher whose connection dropped is noticed by every
+ *   subscriber as soon as it is back. The sequence makes this exact: a message is lost only if
+ *   its number was used, and the next number that arrives shows the hole.
  * - The subscriber connection's **reconnect epoch**: when it drops (`close`) and when it is back
- *   (`ready`), subscribers resync too, since anything published in between was lost.
+ *   (`ready`), subscribers resync too, since anything published in between was lost. So does
+ *   the first confirmation of the subscription (entries cached before it may have missed
+ *   messages).
  *
  * `subscriber` must be a connection of its own (subscriber mode takes it over); `publisher` can
  * be the cache's client. Both may be a Cluster (PUBLISH reaches every node's subscribers).
@@ -134,6 +146,12 @@ export function createInvalidationBus(subscriber: BusSubscriberClient, publisher
   let received = 0;
   let gaps = 0;
   let epoch = 0;
+  let syncs = 0;
+  // The highest sequence number whose publish failed and that no later successful message has
+  // revealed yet (0: nothing owed). While owed, a keyless message is sent at backing-off intervals.
+  let owedUpTo = 0;
+  let syncTimer: unknown;
+  let syncDelay = SYNC_FIRST_MS;
 
   const deliver = (keys: readonly string[], info: InvalidationInfo) => {
     for (const handler of [...handlers]) {
@@ -165,7 +183,7 @@ export function createInvalidationBus(subscriber: BusSubscriberClient, publisher
       if (lastSeq.size > maxSources) lastSeq.delete(lastSeq.keys().next().value as string);
     }
     if (message.c === 1) deliver([], { clear: true });
-    else deliver(message.k as readonly string[], {});
+    else if ((message.k as readonly string[]).length > 0) deliver(message.k as readonly string[], {});
   };
   const onClose = () => {
     if (down || !listening) return;
@@ -185,7 +203,17 @@ export function createInvalidationBus(subscriber: BusSubscriberClient, publisher
     client.on('end', onClose as never);
     client.on('ready', onReady as never);
     try {
-      toSettled(client.subscribe(channel));
+      const confirmed = client.subscribe(channel);
+      if (typeof (confirmed as Promise<unknown> | undefined)?.then === 'function') {
+        // Until Redis confirms the subscription, messages are not delivered: entries cached
+        // before that may have missed theirs.
+        (confirmed as Promise<unknown>).then(
+          () => {
+            if (listening) resync('reconnect');
+          },
+          () => undefined,
+        );
+      }
     } catch {
       // the subscription is retried by ioredis on reconnect (autoResubscribe)
     }
@@ -202,10 +230,38 @@ export function createInvalidationBus(subscriber: BusSubscriberClient, publisher
       // closing never throws
     }
   };
+  const scheduleSync = () => {
+    if (syncTimer !== undefined || owedUpTo === 0) return;
+    // While the guard skips a failing Redis, wait for its probe rather than knock sooner.
+    const wait = guard.health === 'degraded' ? Math.max(syncDelay, guard.retryAfterMs()) : syncDelay;
+    syncDelay = Math.min(syncDelay * 2, SYNC_MAX_MS);
+    syncTimer = unrefTimer(
+      clock.setTimeout(() => {
+        syncTimer = undefined;
+        if (owedUpTo === 0) return;
+        syncs++;
+        void send({ s: sourceId, q: ++seq, k: [] });
+      }, wait),
+    );
+  };
   const send = async (message: Message): Promise<boolean> => {
     const result = await caller.command((c) => (c.publish as NonNullable<BusPublisherClient['publish']>)(channel, JSON.stringify(message)));
-    if (result.ok) published++;
-    else publishFailed++;
+    if (result.ok) {
+      published++;
+      // A later number arrived: subscribers see the hole of every failed one before it.
+      if (message.q > owedUpTo) {
+        owedUpTo = 0;
+        syncDelay = SYNC_FIRST_MS;
+        if (syncTimer !== undefined) {
+          clock.clearTimeout(syncTimer);
+          syncTimer = undefined;
+        }
+      }
+    } else {
+      publishFailed++;
+      owedUpTo = Math.max(owedUpTo, message.q);
+      scheduleSync();
+    }
     return result.ok;
   };
 
@@ -236,7 +292,7 @@ export function createInvalidationBus(subscriber: BusSubscriberClient, publisher
         }
       };
     },
-    stats: () => ({ published, publishFailed, received, gaps, epoch }),
+    stats: () => ({ published, publishFailed, received, gaps, epoch, syncs }),
   };
 }
 

@@ -7,7 +7,7 @@ import Redis from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCache } from './index.js';
 import type { Cache } from './index.js';
-import { redisCacheStore } from './redis.js';
+import { createInvalidationBus, redisCacheStore } from './redis.js';
 
 const STORE_TIMEOUT = 150;
 /** What a read may take at most: the store deadline plus scheduling slack on a busy 2-core machine. */
@@ -86,6 +86,80 @@ describe.skipIf(!ok)('@x/cache when Redis fails', () => {
     const other = makeCache(redis, 'kill');
     expect(await other.get('after')).toBe('a');
     redis.disconnect();
+  }, 20_000);
+
+  it('queue mode: writes made while Redis is down are replayed after a restart; a key deleted meanwhile stays deleted', async () => {
+    const s = server as RedisServer;
+    if (!s.running) await s.start();
+    const redis = client(s.url);
+    const reader = client(s.url);
+    try {
+      await waitFor(() => redis.status === 'ready' && reader.status === 'ready', { timeoutMs: 5_000, message: 'redis ready' });
+      const cache = createCache<string>({
+        l2: redisCacheStore(redis, { prefix: 'queue', timeoutMs: 100, failureThreshold: 3, cooldownMs: 200 }),
+        storeTimeoutMs: STORE_TIMEOUT,
+        l2WriteQueue: { retryMs: 100 },
+        jitter: 0,
+      });
+      const fresh = () => createCache<string>({ l1: false, l2: redisCacheStore(reader, { prefix: 'queue' }) });
+      await cache.setMany([
+        { key: 'a', value: 'a0' },
+        { key: 'gone', value: 'g0' },
+      ]);
+      await s.stop();
+      for (const write of [() => cache.set('a', 'a1'), () => cache.set('b', 'b1'), () => cache.set('b', 'b2'), () => cache.delete('gone')]) {
+        expect((await timed(write())).ms).toBeLessThan(BOUND);
+      }
+      expect(cache.stats().l2Queue).toMatchObject({ pending: 3, superseded: 1 });
+      expect(await cache.getMany(['a', 'b', 'gone'])).toEqual(['a1', 'b2', undefined]); // its own writes, from L1
+      await s.start();
+      await waitFor(() => cache.stats().l2Queue.pending === 0, { timeoutMs: 8_000, message: 'queue replayed' });
+      await waitFor(() => reader.status === 'ready', { timeoutMs: 5_000, message: 'reader back' });
+      expect(await fresh().getMany(['a', 'b', 'gone'])).toEqual(['a1', 'b2', undefined]);
+      expect(cache.stats().l2Queue).toMatchObject({ replayed: 3, overflow: 0 });
+    } finally {
+      redis.disconnect();
+      reader.disconnect();
+    }
+  }, 20_000);
+
+  it("a publisher cut off from Redis is noticed by subscribers once it is back, without another write", async () => {
+    const s = server as RedisServer;
+    if (!s.running) await s.start();
+    const proxy: TcpProxy = await startTcpProxy({ targetPort: s.port });
+    const redis = client(s.url);
+    const publisher = client(proxy.url); // only the bus of process A goes through the proxy
+    const subscriber = new Redis(s.url, { retryStrategy: () => 50 });
+    const subscriberA = new Redis(s.url, { retryStrategy: () => 50 });
+    for (const c of [subscriber, subscriberA]) c.on('error', () => {});
+    const channel = 'faults:bus';
+    try {
+      await waitFor(() => redis.status === 'ready' && publisher.status === 'ready', { timeoutMs: 5_000, message: 'redis ready' });
+      const busA = createInvalidationBus(subscriberA, publisher, { channel, timeoutMs: 100, cooldownMs: 200 });
+      const a = createCache<string>({ l2: redisCacheStore(redis, { prefix: 'pub' }), bus: busA, jitter: 0 });
+      const b = createCache<string>({ l2: redisCacheStore(redis, { prefix: 'pub' }), bus: createInvalidationBus(subscriber, redis, { channel }), jitter: 0 });
+      await wait(100); // b's subscription is confirmed
+      await a.set('k', 'v1');
+      expect(await b.get('k')).toBe('v1'); // now in b's L1 for 60 s
+      proxy.refuseConnections(true);
+      proxy.dropConnections();
+      await a.set('k', 'v2'); // L2 has v2; the invalidation is lost
+      expect(busA.stats().publishFailed).toBeGreaterThanOrEqual(1);
+      await wait(100);
+      expect(await b.get('k')).toBe('v1'); // b cannot know yet
+      proxy.refuseConnections(false);
+      await waitFor(async () => (await b.get('k')) === 'v2', { timeoutMs: 5_000, message: 'b resynced' });
+      expect(busA.stats().syncs).toBeGreaterThanOrEqual(1);
+      expect(b.stats().bus.gaps).toBeGreaterThanOrEqual(1);
+      await a.close();
+      await b.close();
+    } finally {
+      redis.disconnect();
+      publisher.disconnect();
+      subscriber.disconnect();
+      subscriberA.disconnect();
+      await proxy.close();
+    }
   }, 20_000);
 
   it('black-holed by the proxy (nothing answers, nothing closes): reads and loads return within the deadline', async () => {
