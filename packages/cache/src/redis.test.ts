@@ -95,6 +95,21 @@ describe.skipIf(!available)('redisCacheStore and the invalidation bus on one Red
     expect(commands.filter((c) => c === 'get')).toHaveLength(0);
   });
 
+  it('batched reads map every reply back to its own caller (duplicates, misses, more than one MGET batch)', async () => {
+    const prefix = ownPrefix();
+    const writer = createCache<string>({ l2: redisCacheStore(redis, { prefix }) });
+    await writer.setMany(Array.from({ length: 700 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })));
+    const reader = createCache<string>({ l1: false, l2: redisCacheStore(clients[1] as Redis, { prefix }) });
+    await reader.get('warm-up');
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.nat(899), { minLength: 600, maxLength: 1_200 }), async (ids) => {
+        const values = await Promise.all(ids.map((i) => reader.get(`k${i}`)));
+        expect(values).toEqual(ids.map((i) => (i < 700 ? `v${i}` : undefined)));
+      }),
+      { numRuns: 10 },
+    );
+  });
+
   it('keeps hostile keys apart and inside the prefix (fast-check)', async () => {
     const prefix = ownPrefix();
     const store = redisCacheStore(redis, { prefix });
