@@ -1198,6 +1198,8 @@ class CacheImpl<T> implements Cache<T> {
     for (const { key, entry } of writes) {
       const ttlMs = Math.ceil(entry.staleUntil - now);
       if (ttlMs < 1) continue;
+      // A load's fill never replaces a queued user write of its key: that one is replayed first.
+      if (!queue && (this.#clearQueued || this.#queue?.has(key) === true)) continue;
       let payload = '';
       if (!entry.negative) {
         try {

@@ -153,6 +153,20 @@ describe('l2WriteQueue', () => {
     expect(await cache.getOrSet('k', async () => 'loaded')).toBe('v1');
   });
 
+  it("a load's fill never replaces a queued write of its key (a queued delete is not lost when the fill fails too)", async () => {
+    const { clock, events, inner, store, state, inL2 } = setup();
+    await createCache<string>({ clock, events, l2: inner }).set('k', 'old');
+    const cache = createCache<string>({ clock, events, l2: store, l1: false, l2WriteQueue: { retryMs: 100 }, jitter: 0 });
+    state.mode = 'fail';
+    await cache.delete('k');
+    expect(await cache.getOrSet('k', async () => 'loaded')).toBe('loaded');
+    expect(cache.stats().l2Queue.pending).toBe(1);
+    state.mode = 'ok';
+    await clock.advance(100);
+    await settle(clock);
+    expect(await inL2('k')).toEqual([undefined]);
+  });
+
   it('is bounded: beyond maxKeys the oldest write is dropped, counted and emitted', async () => {
     const { clock, events, seen, store, state, inL2 } = setup();
     const cache = createCache<string>({ clock, events, l2: store, l2WriteQueue: { maxKeys: 2, retryMs: 100 }, jitter: 0 });
