@@ -109,6 +109,8 @@ export class LeaseImpl implements Lease {
   #holdUntil = Infinity;
   /** When the next background extension is due. */
   #extendAt = Infinity;
+  /** The last extension was cut short at `maxHoldMs`: no more are due, and running out is `'max_hold'`. */
+  #capped = false;
 
   constructor(locker: Locker, key: string, token: string, fence: number, grantedAt: number, validUntil: number, ttlMs: number) {
     this.#locker = locker;
@@ -126,7 +128,7 @@ export class LeaseImpl implements Lease {
       controller = this.#controller = new AbortController();
       if (this.#lost !== undefined) controller.abort(this.#lost);
       else if (this.#state === HELD) {
-        if (this.#locker.clock.now() >= this.validUntil) this.lose('expired');
+        if (this.#locker.clock.now() >= this.validUntil) this.lose(this.#ranOut());
         else this.#arm();
       }
     }
@@ -142,7 +144,7 @@ export class LeaseImpl implements Lease {
     if (this.#state !== HELD) return 0;
     const left = this.validUntil - this.#locker.clock.now();
     if (left > 0) return left;
-    this.lose('expired');
+    this.lose(this.#ranOut());
     return 0;
   }
 
@@ -169,7 +171,10 @@ export class LeaseImpl implements Lease {
     const result = busy === undefined ? run() : busy.then(run, run);
     this.#busy = result;
     void result.then(() => {
-      if (this.#busy === result) this.#busy = undefined;
+      if (this.#busy !== result) return;
+      this.#busy = undefined;
+      // While it was in flight the timer watched only expiry and maxHoldMs (see #arm).
+      if (this.#auto || this.#controller !== undefined || this.#timer !== undefined) this.#arm();
     });
     return result;
   }
@@ -180,11 +185,12 @@ export class LeaseImpl implements Lease {
     const locker = this.#locker;
     const start = locker.clock.now();
     if (start >= this.validUntil) {
-      this.lose('expired');
+      this.lose(this.#ranOut());
       return false;
     }
     let length = ms;
-    if (this.#holdUntil !== Infinity) length = Math.min(length, this.#holdUntil - start);
+    const capped = this.#holdUntil - start <= length;
+    if (capped) length = this.#holdUntil - start;
     if (length <= 0) {
       this.lose('max_hold');
       return false;
@@ -197,9 +203,16 @@ export class LeaseImpl implements Lease {
       answer = 'unavailable'; // a store that broke its contract
     }
     if (this.#state !== HELD) return false;
+    if (locker.clock.now() >= this.validUntil) {
+      // The validity ran out while the store call was in flight: the lease was lost then, whatever
+      // the store says now (a watched lease's timer already said so; this covers an unwatched one).
+      this.lose(this.#ranOut());
+      return false;
+    }
     if (answer === 'extended') {
       // The store now expires it `length` from its receipt, even if that is sooner than before.
       this.validUntil = start + length - locker.store.drift(length);
+      this.#capped = capped;
       if (background || this.#auto) this.#extendAt = this.#nextExtension(locker.clock.now());
       locker.extended(this, this.validUntil - locker.clock.now());
       if (this.#timer !== undefined || this.#controller !== undefined || this.#auto) this.#arm();
@@ -222,7 +235,9 @@ export class LeaseImpl implements Lease {
    * the `maxHoldMs` deadline.
    */
   #nextExtension(now: number): number {
-    if (this.validUntil >= this.#holdUntil) return Infinity;
+    // Once an extension was cut at maxHoldMs (its validity ends drift short of it), further ones
+    // could only creep towards the cap in ever shorter steps.
+    if (this.#capped || this.validUntil >= this.#holdUntil) return Infinity;
     return now + Math.max(1, (this.validUntil - now) / 3);
   }
 
@@ -236,7 +251,9 @@ export class LeaseImpl implements Lease {
     if (this.#timer !== undefined) clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#state !== HELD) return;
-    const at = Math.min(this.validUntil, this.#holdUntil, this.#auto ? this.#extendAt : Infinity);
+    // While an extension is in flight only expiry and maxHoldMs are timed, so a store call that
+    // outlasts the validity loses the lease on time (it re-arms when it settles).
+    const at = Math.min(this.validUntil, this.#holdUntil, this.#auto && this.#busy === undefined ? this.#extendAt : Infinity);
     const delay = Math.max(0, Math.min(at - clock.now(), 2_147_483_647));
     this.#timerFn ??= () => this.#wake();
     this.#timer = unrefTimer(clock.setTimeout(this.#timerFn, delay));
@@ -247,18 +264,26 @@ export class LeaseImpl implements Lease {
     if (this.#state !== HELD) return;
     const now = this.#locker.clock.now();
     if (now >= this.#holdUntil) return this.lose('max_hold');
-    if (now >= this.validUntil) return this.lose('expired');
+    if (now >= this.validUntil) return this.lose(this.#ranOut());
     if (!this.#auto || now < this.#extendAt || this.#busy !== undefined) {
-      // Early wake-up, or an extension in flight (it re-arms when it settles).
-      if (this.#busy === undefined) this.#arm();
+      // Early wake-up, or an extension in flight (#arm then times only expiry and maxHoldMs).
+      this.#arm();
       return;
     }
     const result = this.#extend(this.ttlMs, true);
     this.#busy = result;
+    // Keep timing the validity while the store call is in flight: if it outlasts the validity
+    // the lease is lost (and its signal aborted) then, not whenever the store answers.
+    this.#arm();
     void result.then(() => {
       if (this.#busy === result) this.#busy = undefined;
-      if (this.#state === HELD && this.#timer === undefined) this.#arm();
+      this.#arm();
     });
+  }
+
+  /** Why a lease whose validity ran out is lost: `'max_hold'` once extensions stopped at the cap. */
+  #ranOut(): LockLostReason {
+    return this.#capped ? 'max_hold' : 'expired';
   }
 
   /** Marks the lease lost once: aborts the signal, stops the timer, emits `lock.lost`. */

@@ -298,6 +298,89 @@ describe('createLock on the memory store', () => {
     expect(of('lock.lost')).toEqual([]);
   });
 
+  it('a background extension still in flight when the validity ends: the signal aborts at the validity, and a late "extended" does not revive the lease', async () => {
+    const store = new ScriptedStore();
+    const lock = createLock({ clock, events: bus, store, ttlMs: 300 });
+    const gate = deferred<LockStoreExtend>();
+    store.extendAnswer = () => gate.promise; // the store stalls (a slow Redis, a call past its deadline)
+    const done = lock
+      .withLock('k', async ({ signal, lease }) => {
+        try {
+          await clock.advance(299);
+          expect(store.log).toContain('extend:start');
+          expect(signal.aborted).toBe(false);
+          await clock.advance(1);
+          expect(signal.aborted).toBe(true); // lost at the validity, not when the store answers
+          expect(signal.reason).toMatchObject({ code: 'LOCK_LOST', reason: 'expired' });
+        } finally {
+          gate.resolve('extended');
+        }
+        await clock.flush();
+        expect(lease.remainingMs()).toBe(0);
+      })
+      .catch((e: unknown) => e);
+    expect(await done).toMatchObject({ code: 'LOCK_LOST', reason: 'expired' });
+    expect(of('lock.lost')).toMatchObject([{ reason: 'expired' }]);
+    expect(of('lock.extended')).toEqual([]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('an extend() whose answer arrives after the validity ended is lost, even if nobody looked in between', async () => {
+    const store = new ScriptedStore();
+    const lock = createLock({ clock, events: bus, store, ttlMs: 300 });
+    const gate = deferred<LockStoreExtend>();
+    store.extendAnswer = () => gate.promise;
+    const lease = (await lock.tryLock('k')) as Lease;
+    const extending = lease.extend();
+    await clock.advance(350);
+    gate.resolve('extended');
+    expect(await extending).toBe(false);
+    expect(lease.remainingMs()).toBe(0);
+    expect(lease.signal.reason).toMatchObject({ reason: 'expired' });
+    expect(of('lock.extended')).toEqual([]);
+    expect(await lease.release()).toBe('expired');
+  });
+
+  it('tryLock: an abort while the store call is in flight rejects at once; the grant that arrives later is given back uncounted', async () => {
+    const store = new ScriptedStore();
+    const gate = deferred<void>();
+    const slow: LockStore = { kind: 'slow', drift: () => 0, acquire: async (r) => (await gate.promise, store.acquire(r)), extend: (r) => store.extend(r), release: (r) => store.release(r) };
+    const lock = createLock({ clock, store: slow, events: bus });
+    const controller = new AbortController();
+    const trying = lock.tryLock('k', { signal: controller.signal }).catch((e: unknown) => e);
+    await clock.flush();
+    controller.abort(new Error('gone'));
+    gate.resolve();
+    expect(await trying).toMatchObject({ message: 'gone' });
+    await clock.flush();
+    await clock.flush();
+    expect(store.log).toEqual(['acquire', 'release:start', 'release:released']);
+    expect(lock.stats()).toMatchObject({ held: 0, acquired: 0 });
+    expect(of('lock.acquired')).toEqual([]);
+    expect(await lock.tryLock('k')).not.toBeNull();
+  });
+
+  it('maxHoldMs on a store with drift: extensions stop once the validity reaches the cap, and the signal aborts with max_hold', async () => {
+    const store = new ScriptedStore();
+    store.drift = () => 10;
+    const lock = createLock({ clock, events: bus, store, ttlMs: 300 });
+    const done = lock
+      .withLock(
+        'k',
+        async ({ signal }) => {
+          await clock.advance(1_500);
+          expect(signal.aborted).toBe(true);
+        },
+        { maxHoldMs: 1_000 },
+      )
+      .catch((e: unknown) => e);
+    expect(await done).toMatchObject({ code: 'LOCK_LOST', reason: 'max_hold' });
+    expect(of('lock.lost')).toMatchObject([{ reason: 'max_hold' }]);
+    // 1 000 ms of a 300 ms lease extended every ~100 ms of validity used: a handful, not a
+    // stream of ever shorter extensions towards the cap.
+    expect(store.log.filter((l) => l === 'extend:start').length).toBeLessThanOrEqual(12);
+  });
+
   it('an extension the store denies loses the lease at once', async () => {
     const store = new ScriptedStore();
     const lock = createLock({ clock, events: bus, store, ttlMs: 300 });

@@ -66,7 +66,10 @@ export interface LockerOptions {
 export interface TryLockOptions {
   /** Lease length, ms (integer in [1, 2³¹ − 1]); default the lock's `ttlMs`. */
   readonly ttlMs?: number | undefined;
-  /** Already aborted: the call rejects with its reason and asks nothing of the store. */
+  /**
+   * Already aborted: the call rejects with its reason and asks nothing of the store. Aborted
+   * while the store call is in flight: rejects at once; a grant that arrives later is released.
+   */
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -185,12 +188,13 @@ export class Locker {
   /** One attempt: `tryLock` / `tryAcquire`. Null when held; rejects when the store fails. */
   tryLock(method: string, key: string, options?: TryLockOptions): Promise<Lease | null> {
     let ttlMs = this.ttlMs;
+    let signal: AbortSignal | undefined;
     try {
       this.#key(method, key);
       if (options !== undefined) {
         const o = readOptions<TryLockOptions>(`${this.owner}.${method}`, options, TRY_KEYS);
         if (o.ttlMs !== undefined) ttlMs = this.checkTtl(`${this.owner}.${method}`, 'ttlMs', o.ttlMs);
-        const signal = checkSignal(`${this.owner}.${method}`, o.signal);
+        signal = checkSignal(`${this.owner}.${method}`, o.signal);
         if (signal?.aborted) return Promise.reject(signal.reason);
       }
     } catch (error) {
@@ -198,7 +202,19 @@ export class Locker {
     }
     const start = coarseNow(this.clock);
     const outcome = this.#attempt(key, this.#token(), ttlMs, start);
-    if (isThenable(outcome)) return outcome.then((o) => this.#tried(key, o, start));
+    // Like acquire: a caller who aborts while the store call is in flight is rejected at once and
+    // never handed the lease; a grant that lands afterwards is given back (nobody else would).
+    if (isThenable(outcome)) {
+      if (signal === undefined) return outcome.then((o) => this.#tried(key, o, start));
+      const aborting = signal;
+      return abortable(outcome, aborting).then(async (o) => {
+        if (o instanceof LeaseImpl && aborting.aborted) {
+          await o.discard();
+          throw aborting.reason;
+        }
+        return this.#tried(key, o, start);
+      });
+    }
     try {
       return Promise.resolve(this.#tried(key, outcome, start));
     } catch (error) {
