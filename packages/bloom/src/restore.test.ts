@@ -115,6 +115,19 @@ describe('restoring forged or damaged filters', () => {
     );
   });
 
+  it('checks the data against the sizing before allocating: a forged huge (but consistent) size is BLOOM_INVALID_DATA, never a giant allocation', () => {
+    const events = createEventBus();
+    const small = createBloomFilter({ expectedItems: 300, falsePositiveRate: 0.01, events }).toJSON();
+    const huge = createBloomFilter({ expectedItems: 300, falsePositiveRate: 0.01, events }).toJSON();
+    // 4·10^11 items at 1 %: 3.8·10^12 bits (480 GB) in 895 shards, consistent with k = 7.
+    const forged = { ...huge, expectedItems: 4e11, shards: 895, m: 895 * Math.ceil((-4e11 * Math.log(0.01)) / Math.LN2 ** 2 / 895 / 64) * 64, bits: small.bits };
+    const error = thrownBy(() => bloomFromJSON(forged, { events }));
+    expect(isXError(error, 'BLOOM_INVALID_DATA'), String(error)).toBe(true);
+    const scalable = createScalableBloomFilter({ initialItems: 100, falsePositiveRate: 0.01, events }).toJSON();
+    const scalableError = thrownBy(() => bloomFromJSON({ ...scalable, initialItems: 4e11 }, { events }));
+    expect(isXError(scalableError, 'BLOOM_INVALID_DATA'), String(scalableError)).toBe(true);
+  });
+
   it('refuses a scalable filter whose stages no longer match its parameters (forged rate or tightening)', () => {
     const events = createEventBus();
     const f = createScalableBloomFilter({ initialItems: 100, falsePositiveRate: 0.01, events });

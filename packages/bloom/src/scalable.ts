@@ -79,6 +79,25 @@ export interface ScalableBloomFilterJSON {
 
 const OPTION_KEYS = ['initialItems', 'falsePositiveRate', 'growth', 'tightening', 'name', 'clock', 'events'];
 
+/** Capacity and rate of stage `i` of a scalable filter. */
+function stagePlan(n0: number, p: number, growth: number, tightening: number, i: number): { capacity: number; falsePositiveRate: number } {
+  return { capacity: Math.ceil(n0 * growth ** i), falsePositiveRate: p * (1 - tightening) * tightening ** i };
+}
+
+/**
+ * Sizing of stage `i` (see {@link ScalableFilter.stageSizing}), without a filter: what
+ * `bloomFromJSON` checks stored stages against before allocating anything.
+ */
+export function scalableStageSizing(n0: number, p: number, growth: number, tightening: number, i: number): BloomSizing | undefined {
+  const plan = stagePlan(n0, p, growth, tightening, i);
+  try {
+    return boundedSizing({ expectedItems: plan.capacity, falsePositiveRate: plan.falsePositiveRate }, 'createScalableBloomFilter');
+  } catch (error) {
+    if (isXError(error, 'INVALID_OPTIONS')) return undefined;
+    throw error;
+  }
+}
+
 /** The scalable filter (exported for restoring). */
 export class ScalableFilter implements ScalableBloomFilter {
   readonly name: string;
@@ -108,10 +127,7 @@ export class ScalableFilter implements ScalableBloomFilter {
 
   /** Capacity and rate of stage `i`. */
   stagePlan(i: number): { capacity: number; falsePositiveRate: number } {
-    return {
-      capacity: Math.ceil(this.initialItems * this.growth ** i),
-      falsePositiveRate: this.falsePositiveRate * (1 - this.tightening) * this.tightening ** i,
-    };
+    return stagePlan(this.initialItems, this.falsePositiveRate, this.growth, this.tightening, i);
   }
 
   /**
@@ -120,13 +136,7 @@ export class ScalableFilter implements ScalableBloomFilter {
    * (k past 64, or more than 1024 shards): the filter cannot tighten further.
    */
   stageSizing(i: number): BloomSizing | undefined {
-    const plan = this.stagePlan(i);
-    try {
-      return boundedSizing({ expectedItems: plan.capacity, falsePositiveRate: plan.falsePositiveRate }, 'createScalableBloomFilter');
-    } catch (error) {
-      if (isXError(error, 'INVALID_OPTIONS')) return undefined;
-      throw error;
-    }
+    return scalableStageSizing(this.initialItems, this.falsePositiveRate, this.growth, this.tightening, i);
   }
 
   /** Adds the next stage; undefined when it cannot be sized (see {@link stageSizing}). */

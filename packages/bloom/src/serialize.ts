@@ -6,7 +6,7 @@ import { CountingFilter } from './counting.js';
 import type { CountingBloomFilter, CountingBloomFilterJSON } from './counting.js';
 import { BloomInvalidDataError } from './errors.js';
 import { HASH_VERSION } from './hash.js';
-import { ScalableFilter } from './scalable.js';
+import { ScalableFilter, scalableStageSizing } from './scalable.js';
 import type { ScalableBloomFilter, ScalableBloomFilterJSON } from './scalable.js';
 import { BIT_ALIGN, MAX_SHARD_BITS, bloomSizing } from './sizing.js';
 import type { BloomSizing } from './sizing.js';
@@ -116,13 +116,17 @@ export function bloomFromJSON(json: AnyBloomFilterJSON | string, options?: Resto
     if (!isRate(falsePositiveRate)) throw invalid('falsePositiveRate must be in (0, 1)');
     if (!isCount(items)) throw invalid('items must be a non-negative integer');
     checkConsistent(sizing, expectedItems, falsePositiveRate);
+    // The data is decoded and its length checked before the filter is allocated: a forged size
+    // is an error, never a giant allocation.
     if (d['type'] === 'bloom') {
+      const bits = bytesOf(d['bits'], sizing.bytes, 'bits');
       const filter = new PlainBloomFilter(name, sizing, expectedItems, falsePositiveRate, clock, events, true);
-      filter.restore(items, falsePositives, bytesOf(d['bits'], sizing.bytes, 'bits'));
+      filter.restore(items, falsePositives, bits);
       return filter;
     }
+    const counters = bytesOf(d['counters'], sizing.m / 2, 'counters');
     const filter = new CountingFilter(name, sizing, expectedItems, falsePositiveRate, clock, events);
-    filter.restore(items, falsePositives, bytesOf(d['counters'], sizing.m / 2, 'counters'));
+    filter.restore(items, falsePositives, counters);
     return filter;
   }
   if (d['type'] === 'scalable') {
@@ -132,13 +136,19 @@ export function bloomFromJSON(json: AnyBloomFilterJSON | string, options?: Resto
     if (typeof growth !== 'number' || !(growth >= 1 && growth <= 16)) throw invalid('growth must be in [1, 16]');
     if (!isRate(tightening)) throw invalid('tightening must be in (0, 1)');
     if (!Array.isArray(stages) || stages.length === 0) throw invalid('stages must be a non-empty array');
-    const filter = new ScalableFilter(name, initialItems, falsePositiveRate, growth, tightening, clock, events);
-    stages.forEach((stored: unknown, i) => {
+    // Every stage's data is checked against its planned size before anything is allocated.
+    const restored = stages.map((stored: unknown, i) => {
       const s = (stored ?? {}) as Record<string, unknown>;
-      const stage = i === 0 ? filter.stages[0]! : filter.addStage(false);
-      if (stage === undefined) throw invalid(`stages[${i}] cannot exist at these parameters (no tighter stage can be sized)`);
+      const sizing = scalableStageSizing(initialItems, falsePositiveRate, growth, tightening, i);
+      if (sizing === undefined) throw invalid(`stages[${i}] cannot exist at these parameters (no such stage can be sized)`);
       if (!isCount(s['items'])) throw invalid(`stages[${i}].items must be a non-negative integer`);
-      stage.restore(s['items'], 0, bytesOf(s['bits'], stage.bits.byteLength, `stages[${i}].bits`));
+      return { items: s['items'], bits: bytesOf(s['bits'], sizing.bytes, `stages[${i}].bits`) };
+    });
+    const filter = new ScalableFilter(name, initialItems, falsePositiveRate, growth, tightening, clock, events);
+    restored.forEach((stored, i) => {
+      const stage = i === 0 ? filter.stages[0]! : filter.addStage(false);
+      if (stage === undefined) throw invalid(`stages[${i}] cannot exist at these parameters`);
+      stage.restore(stored.items, 0, stored.bits);
     });
     filter.restoreFalsePositives(falsePositives);
     filter.restoreExhausted();
