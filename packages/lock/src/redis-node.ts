@@ -167,6 +167,15 @@ export class RedisNode {
     const expected = entries.length * batch.width;
     const accept = (reply: unknown): boolean => Array.isArray(reply) && reply.length === expected && reply.every((v) => typeof v === 'number');
     void this.caller.script(batch.script, keys, args, { accept }).then((result) => {
+      if (!result.ok && entries.length > 1 && isReplyError(result.error)) {
+        // The script stopped partway (one key holding foreign data, say): Redis keeps what it did
+        // before the error, so earlier entries may be granted (or extended, or released) with
+        // nobody told. Resend each alone: the bad key fails by itself and the others get their own
+        // answer (a grant to the same token is granted again; an extension applied again; a
+        // release already done answers "not held", reported as 'expired').
+        for (const entry of entries) this.send(batch, [entry]);
+        return;
+      }
       for (let i = 0; i < entries.length; i++) (entries[i] as Entry).resolve(result, i);
     });
   }
@@ -189,6 +198,11 @@ export class RedisNode {
     const [key] = this.#keys(request);
     return this.#run(request.limit === undefined ? RELEASE_LOCK : RELEASE_SLOT, 1, [key], [request.token]).then(toAnswer);
   }
+}
+
+/** An error Redis replied with (the call reached the server and ran, at least in part). */
+function isReplyError(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === 'ReplyError';
 }
 
 function toGrant(result: StoreResult): NodeGrant {

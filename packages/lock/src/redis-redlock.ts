@@ -66,7 +66,10 @@ class RedlockStore implements LockStore {
       let failed = 0;
       const settle = (grant: LockStoreGrant): void => {
         round.settled = true;
-        if (!grant.granted) this.#releaseAll(request); // partial grants, including late ones
+        // Partial grants, including late ones. Queued before the caller hears the outcome: a fence
+        // retry reuses the token at once, and its acquire must reach each node after this release
+        // (redis-scripted.test.ts checks the order).
+        if (!grant.granted) this.#releaseAll(request);
         resolve(grant);
       };
       nodes.forEach((node, i) => {

@@ -91,6 +91,22 @@ describe.skipIf(!available)('redisLockStore on one Redis', () => {
     expect(calls).toBe(2);
   });
 
+  it('a batch whose script fails midway (one key holding foreign data) fails only that key: the others are granted, none is left held by nobody', async () => {
+    const prefix = ownPrefix();
+    const lock = createLock({ store: redisLockStore(redis, { prefix }), ttlMs: 5_000 });
+    const other = createLock({ store: redisLockStore(clients[1] as Redis, { prefix }), ttlMs: 5_000 });
+    await lock.tryLock('warm').then((l) => l?.release()); // loads the scripts
+    await redis.hset(`{${prefix}:poison}:f`, 'not', 'a fence'); // GET on it raises WRONGTYPE inside the script
+    // Same tick: one script call, 'a' granted by the script before it reaches 'poison'.
+    const [a, poison, b] = await Promise.allSettled([lock.tryLock('a'), lock.tryLock('poison'), lock.tryLock('b')]);
+    expect(poison).toMatchObject({ status: 'rejected', reason: { code: 'LOCK_NOT_ACQUIRED', reason: 'store_unavailable' } });
+    expect(a).toMatchObject({ status: 'fulfilled', value: { key: 'a' } });
+    expect(b).toMatchObject({ status: 'fulfilled', value: { key: 'b' } });
+    for (const settled of [a, b]) expect(await (settled as PromiseFulfilledResult<Lease>).value.release()).toBe('released');
+    expect(await other.tryLock('a')).not.toBeNull(); // not left granted to a token nobody holds
+    await redis.del(`{${prefix}:poison}:f`, `{${prefix}:a}:m`, `{${prefix}:a}:f`, `{${prefix}:b}:f`);
+  });
+
   it('a lease that expired in Redis: extend loses it, release says expired, the next fence is higher', async () => {
     const prefix = ownPrefix();
     const lock = createLock({ store: redisLockStore(redis, { prefix }), ttlMs: 60 });
