@@ -138,7 +138,9 @@ describe.skipIf(!ok)('@x/cache when Redis fails', () => {
       const busA = createInvalidationBus(subscriberA, publisher, { channel, timeoutMs: 100, cooldownMs: 200 });
       const a = createCache<string>({ l2: redisCacheStore(redis, { prefix: 'pub' }), bus: busA, jitter: 0 });
       const b = createCache<string>({ l2: redisCacheStore(redis, { prefix: 'pub' }), bus: createInvalidationBus(subscriber, redis, { channel }), jitter: 0 });
-      await wait(100); // b's subscription is confirmed
+      // Both subscriptions are confirmed (a confirmation arriving later would resync b by itself).
+      await waitFor(async () => Number(((await redis.pubsub('NUMSUB', channel)) as [string, number])[1]) >= 2, { timeoutMs: 5_000, message: 'subscribed' });
+      await wait(50);
       await a.set('k', 'v1');
       expect(await b.get('k')).toBe('v1'); // now in b's L1 for 60 s
       proxy.refuseConnections(true);
