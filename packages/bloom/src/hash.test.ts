@@ -74,6 +74,23 @@ describe('hash contract (version 1)', () => {
     expect(bloomPositions('', sizing).offsets).toEqual(README_VECTORS['']);
   });
 
+  it('the k positions of a key are distinct for every shard size (a multiple of 64, up to 2^32) and every k up to 64', () => {
+    // The odd step shares no factor 2 with m, so its cycle modulo m has at least 64 positions.
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 24 }),
+        fc.oneof(fc.integer({ min: 1, max: 2 ** 26 }).map((words) => words * 64), fc.constantFrom(64, 128, 192, 2 ** 32, 2 ** 32 - 64, 3 * 2 ** 30)),
+        fc.integer({ min: 1, max: 64 }),
+        (key, shardBits, k) => {
+          const { offsets } = bloomPositions(key, { k, shards: 1, shardBits });
+          expect(new Set(offsets).size).toBe(k);
+          expect(offsets).toEqual(referencePositions(key, k, 1, shardBits).offsets);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('a filter sets exactly the bits the positions name, in the Redis bit order', () => {
     const f = createBloomFilter({ expectedItems: 1_000, falsePositiveRate: 0.01 });
     f.add('user:42');
