@@ -137,14 +137,16 @@ export class LeaseImpl implements Lease {
 
   /** Held: not lost, not released, and still valid by the clock. */
   held(): boolean {
-    return this.#state === HELD && this.#locker.clock.now() < this.validUntil;
+    return this.#state === HELD && this.#locker.clock.now() < Math.min(this.validUntil, this.#holdUntil);
   }
 
   remainingMs(): number {
     if (this.#state !== HELD) return 0;
-    const left = this.validUntil - this.#locker.clock.now();
+    const now = this.#locker.clock.now();
+    // Never more than maxHoldMs allows: the lease is lost there even if its validity runs longer.
+    const left = Math.min(this.validUntil, this.#holdUntil) - now;
     if (left > 0) return left;
-    this.lose(this.#ranOut());
+    this.lose(now >= this.#holdUntil ? 'max_hold' : this.#ranOut());
     return 0;
   }
 

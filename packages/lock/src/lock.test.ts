@@ -381,6 +381,26 @@ describe('createLock on the memory store', () => {
     expect(store.log.filter((l) => l === 'extend:start').length).toBeLessThanOrEqual(12);
   });
 
+  it('remainingMs never promises time past maxHoldMs', async () => {
+    const lock = createLock({ clock, events: bus, ttlMs: 3_000 });
+    const seen: number[] = [];
+    const done = lock
+      .withLock(
+        'k',
+        async ({ lease }) => {
+          seen.push(lease.remainingMs());
+          await clock.advance(600);
+          seen.push(lease.remainingMs());
+          await clock.advance(400);
+          seen.push(lease.remainingMs());
+        },
+        { maxHoldMs: 1_000 },
+      )
+      .catch((e: unknown) => e);
+    expect(await done).toMatchObject({ code: 'LOCK_LOST', reason: 'max_hold' });
+    expect(seen).toEqual([1_000, 400, 0]);
+  });
+
   it('an extension the store denies loses the lease at once', async () => {
     const store = new ScriptedStore();
     const lock = createLock({ clock, events: bus, store, ttlMs: 300 });
