@@ -343,3 +343,61 @@ describe('write-behind', () => {
     expect(cache.stats().writeBehind).toMatchObject({ written: 1, deadLettered: 0, lost: 0 });
   });
 });
+
+describe('listeners and background work', () => {
+  it('listeners that throw or reject change no outcome and leave no unhandled rejection', async () => {
+    const clock = createVirtualClock();
+    let reported = 0;
+    const events = createEventBus({ onUnhandledListenerError: () => void reported++ });
+    let heard = 0;
+    events.on('*', () => {
+      heard++;
+      throw new Error('listener bug');
+    });
+    events.on('*', () => Promise.reject(new Error('async listener bug')));
+    const inner = memoryCacheStore({ clock });
+    let failing = false;
+    const store: CacheStore = {
+      name: 'flaky',
+      get: (k) => (failing ? Promise.reject(new Error('ECONNRESET')) : inner.get(k)),
+      set: (w) => (failing ? Promise.reject(new Error('ECONNRESET')) : inner.set(w)),
+      delete: (k) => inner.delete(k),
+      clear: () => inner.clear(),
+    };
+    const hub = createMemoryInvalidationBus();
+    const cache = createCache<string>({
+      clock,
+      events,
+      l2: store,
+      bus: hub.bus(),
+      ttlMs: 100,
+      graceMs: 10_000,
+      jitter: 0,
+      l2WriteQueue: { maxKeys: 1, retryMs: 10 },
+      lock: { tryLock: () => Promise.reject(new Error('lock store down')) },
+      writeBehind: { attempts: 1, deadLetter: { add: () => Promise.reject(new Error('dlq down')) } },
+    });
+    await cache.set('k', 'v1');
+    await clock.advance(150);
+    // Stale-while-revalidate whose background refresh fails (lock error, load error).
+    expect(await cache.getOrSet('k', () => Promise.reject(new Error('db down')))).toBe('v1');
+    await settle(clock);
+    failing = true;
+    expect(await cache.get('k')).toBe('v1'); // L2 error: the graced copy
+    await cache.set('a', '1'); // queued
+    await cache.set('b', '2'); // queued; 'a' overflows
+    await cache.writeBehind('w', 'x', () => Promise.reject(new Error('source down')));
+    await clock.runAll();
+    await cache.flush();
+    hub.resync('gap');
+    failing = false;
+    await clock.advance(1_000);
+    await settle(clock);
+    expect(await cache.get('w')).toBe('x'); // queued last ('a' and 'b' overflowed), replayed
+    expect(cache.stats().l2Queue).toMatchObject({ overflow: 2, replayed: 1 });
+    expect(heard).toBeGreaterThan(5);
+    expect(reported).toBeGreaterThan(5);
+    expect(cache.stats().writeBehind.lost).toBe(1);
+    await cache.close();
+  });
+});
