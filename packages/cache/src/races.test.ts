@@ -386,8 +386,8 @@ describe('listeners and background work', () => {
     expect(await cache.get('k')).toBe('v1'); // L2 error: the graced copy
     await cache.set('a', '1'); // queued
     await cache.set('b', '2'); // queued; 'a' overflows
-    await cache.writeBehind('w', 'x', () => Promise.reject(new Error('source down')));
-    await clock.runAll();
+    await cache.writeBehind('w', 'x', () => Promise.reject(new Error('source down')), { ttlMs: 60_000 });
+    await settle(clock);
     await cache.flush();
     hub.resync('gap');
     failing = false;
