@@ -1,21 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, pingRedis, startRedisCluster, startRedisServer, startTcpProxy, waitFor } from './index.js';
+import { connectRedisCluster, freePort, pingRedis, redisServerInstalled, startRedisCluster, startRedisServer, startTcpProxy, waitFor } from './index.js';
 import type { RedisServer } from './index.js';
 
-function hasRedisServer(): boolean {
-  try {
-    execFileSync(process.env.REDIS_SERVER ?? 'redis-server', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const redisServerInstalled = hasRedisServer();
-if (!redisServerInstalled) console.warn('\n!!! redis-server is not installed: SKIPPING the startRedisServer tests.\n');
+const redisServerReady = redisServerInstalled('test-support', { cluster: true });
 
 /** An echo server: what the proxy tests forward to. */
 async function echoServer(): Promise<{ server: Server; port: number }> {
@@ -58,7 +48,7 @@ describe('freePort and waitFor', () => {
   });
 });
 
-describe.skipIf(!redisServerInstalled)('startRedisServer', () => {
+describe.skipIf(!redisServerReady)('startRedisServer', () => {
   let server: RedisServer;
   beforeAll(async () => {
     server = await startRedisServer();
@@ -122,7 +112,7 @@ describe.skipIf(!redisServerInstalled)('startRedisServer', () => {
   });
 });
 
-describe.skipIf(!redisServerInstalled)('startRedisCluster', () => {
+describe.skipIf(!redisServerReady)('startRedisCluster', () => {
   it('starts masters that share the slots and serve keys of every slot', async () => {
     const cluster = await startRedisCluster();
     try {
@@ -147,6 +137,23 @@ describe.skipIf(!redisServerInstalled)('startRedisCluster', () => {
   it('refuses fewer than three masters', async () => {
     await expect(startRedisCluster({ masters: 2 })).rejects.toThrow(RangeError);
   });
+
+  it('connectRedisCluster: a ready client, more clients on demand, one dispose for all', async () => {
+    const env = await connectRedisCluster();
+    try {
+      expect(env.redis.status).toBe('ready');
+      expect(env.redis.options).toMatchObject({ enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } });
+      await env.redis.set('{t}k', 'v');
+      const other = await env.client({ enableOfflineQueue: true });
+      expect(other.status).toBe('ready');
+      await expect(other.get('{t}k')).resolves.toBe('v');
+    } finally {
+      await env.dispose();
+      await env.dispose();
+    }
+    expect(['close', 'end']).toContain(env.redis.status);
+    expect(env.cluster.nodes.every((n) => !n.running)).toBe(true);
+  }, 60_000);
 });
 
 describe('startTcpProxy', () => {

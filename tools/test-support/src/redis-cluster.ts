@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
+import type { Cluster, ClusterOptions } from 'ioredis';
 import { waitFor } from './ports.js';
 import { startRedisServer } from './redis-server.js';
 import type { RedisServer } from './redis-server.js';
@@ -99,4 +101,88 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     throw error;
   }
   return { nodes, startupNodes: nodes.map((n) => ({ host: n.host, port: n.port })), dispose };
+}
+
+/** Options of {@link connectRedisCluster}: the cluster's, plus the client's. */
+export interface ConnectedRedisClusterOptions extends RedisClusterOptions {
+  /**
+   * Options of the `redis` client. Default `{ enableOfflineQueue: false, redisOptions: {
+   * maxRetriesPerRequest: 1 } }`: a call fails instead of waiting for a reconnect.
+   */
+  readonly clientOptions?: ClusterOptions;
+  /** How long to wait for each client's `ready`, ms. Default 20 000. */
+  readonly readyTimeoutMs?: number;
+}
+
+/** A throwaway Redis Cluster with a ready ioredis client (see {@link connectRedisCluster}). */
+export interface ConnectedRedisCluster {
+  readonly cluster: RedisCluster;
+  /** A ready client with `clientOptions`. */
+  readonly redis: Cluster;
+  /**
+   * Another client of the same cluster (default: the `clientOptions` of `redis`), resolved once
+   * ready; `dispose()` disconnects it.
+   */
+  client(options?: ClusterOptions): Promise<Cluster>;
+  /** Disconnects every client, then stops the nodes. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+const DEFAULT_CLIENT_OPTIONS: ClusterOptions = { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } };
+const load = createRequire(import.meta.url);
+
+/** Resolves once `client` is ready; rejects after `timeoutMs`. */
+function ready(client: Cluster, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.removeListener('ready', onReady);
+      reject(new Error(`connectRedisCluster: the client was not ready within ${timeoutMs} ms (status ${client.status})`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once('ready', onReady);
+  });
+}
+
+/**
+ * {@link startRedisCluster}, then an ioredis `Cluster` client connected to it and ready. Both go
+ * in one `dispose()` (clients first, so no client sees its nodes stop); on a failed start,
+ * everything started is disposed before the error is thrown. Use it in `beforeAll` (allow about
+ * a minute on a busy machine) with `redisServerInstalled(suite, { cluster: true })` to skip.
+ *
+ * @example
+ * ```ts
+ * let env: ConnectedRedisCluster;
+ * beforeAll(async () => { env = await connectRedisCluster(); }, 60_000);
+ * afterAll(() => env?.dispose());
+ * it('...', async () => { await env.redis.set('k', 'v'); });
+ * ```
+ */
+export async function connectRedisCluster(options: ConnectedRedisClusterOptions = {}): Promise<ConnectedRedisCluster> {
+  const { default: Redis } = load('ioredis') as typeof import('ioredis');
+  const { clientOptions = DEFAULT_CLIENT_OPTIONS, readyTimeoutMs = 20_000, ...clusterOptions } = options;
+  const cluster = await startRedisCluster(clusterOptions);
+  const clients: Cluster[] = [];
+  let disposed: Promise<void> | undefined;
+  const dispose = () =>
+    (disposed ??= (async () => {
+      for (const c of clients) c.disconnect();
+      await cluster.dispose();
+    })());
+  const client = async (o: ClusterOptions = clientOptions): Promise<Cluster> => {
+    const c = new Redis.Cluster([...cluster.startupNodes], o);
+    clients.push(c);
+    await ready(c, readyTimeoutMs);
+    return c;
+  };
+  try {
+    const redis = await client();
+    return { cluster, redis, client, dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
 }

@@ -1,10 +1,42 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from './ports.js';
-import { pingRedis } from './redis.js';
+import { pingRedis, redisRequired } from './redis.js';
+
+/**
+ * Decides whether tests that start their own Redis (`startRedisServer`, and with `cluster: true`
+ * `startRedisCluster`, which also needs `redis-cli`) run: true when the binaries answer
+ * `--version`. When they do not: throws if Redis is required (`CI=true` or `REQUIRE_REDIS=1`, as
+ * {@link redisAvailable}), otherwise prints a loud warning naming `suite` and returns false, for
+ * `describe.skipIf(!installed)`. Synchronous, so it can decide at collection time.
+ *
+ * @example
+ * ```ts
+ * const installed = redisServerInstalled('ratelimit', { cluster: true });
+ * describe.skipIf(!installed)('redisStore on a Redis Cluster', () => { ... });
+ * ```
+ */
+export function redisServerInstalled(suite: string, options: { cluster?: boolean; env?: NodeJS.ProcessEnv } = {}): boolean {
+  const env = options.env ?? process.env;
+  const binaries = [env.REDIS_SERVER ?? 'redis-server', ...(options.cluster === true ? [env.REDIS_CLI ?? 'redis-cli'] : [])];
+  const missing = binaries.filter((binary) => {
+    try {
+      execFileSync(binary, ['--version'], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length === 0) return true;
+  const message = `${missing.join(' and ')} not installed`;
+  const what = options.cluster === true ? 'Redis Cluster and fault' : 'Redis fault';
+  if (redisRequired(env)) throw new Error(`${message}; the ${what} tests of ${suite} need it (CI=true or REQUIRE_REDIS=1)`);
+  console.warn(`\n!!! ${message}: SKIPPING the ${what} tests of ${suite}. Install redis-server or set REDIS_SERVER / REDIS_CLI.\n`);
+  return false;
+}
 
 /** Options of {@link startRedisServer}. */
 export interface RedisServerOptions {

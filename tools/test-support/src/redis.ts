@@ -1,4 +1,6 @@
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
+import type { Redis, RedisOptions } from 'ioredis';
 
 /** Where tests find Redis: `REDIS_URL`, default `redis://127.0.0.1:6379`. */
 export function redisUrl(): string {
@@ -49,8 +51,28 @@ export async function redisAvailable(
 }
 
 let counter = 0;
-/** A key prefix unique to one test file and run, so files can share a Redis in parallel. */
+/**
+ * A key prefix unique to one test file and run, so files can share a Redis in parallel. It never
+ * holds `{` or `}`, so it passes `checkKeyPrefix` of `@x/core/store` as it is.
+ */
 export function testKeyPrefix(file: string): string {
-  const base = file.split(/[\\/]/).pop()?.replace(/\.test\.ts$/, '') ?? 'test';
+  const base = file.split(/[\\/]/).pop()?.replace(/\.test\.ts$/, '').replace(/[{}]/g, '') ?? 'test';
   return `xtest:${base}:${process.pid}:${Date.now().toString(36)}:${counter++}:`;
+}
+
+const load = createRequire(import.meta.url);
+
+/**
+ * An ioredis client for tests that stop, stall or slow Redis on purpose: no offline queue and one
+ * retry per request (a call fails instead of waiting for a reconnect), a reconnect every 50 ms,
+ * and its `error` events swallowed (a stopped server is expected). `options` override these.
+ * Connects in the background; wait for `status === 'ready'` where a test needs it. ioredis is
+ * loaded on the first call, so test files that use no Redis do not pay for it.
+ */
+export function redisClient(target: string | number = redisUrl(), options: RedisOptions = {}): Redis {
+  const { default: RedisClient } = load('ioredis') as typeof import('ioredis');
+  const settings: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50, ...options };
+  const redis = typeof target === 'number' ? new RedisClient(target, settings) : new RedisClient(target, settings);
+  redis.on('error', () => {});
+  return redis;
 }
