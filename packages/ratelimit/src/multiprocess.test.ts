@@ -1,7 +1,5 @@
-import { fork } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { redisAvailable, redisUrl, testKeyPrefix } from '@x/test-support';
+import { forkTestWorker, redisAvailable, redisUrl, testKeyPrefix } from '@x/test-support';
+import type { TestWorker } from '@x/test-support';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RateLimitAlgorithm } from './index.js';
@@ -16,41 +14,9 @@ const BURST = 20;
 const DURATION_MS = 3_000;
 
 /** A forked worker process running src/test-fixtures/accuracy-worker.ts. */
-class Worker {
-  readonly child: ChildProcess;
-  readonly ready: Promise<void>;
-  #next = 0;
-  readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-
-  constructor() {
-    const boot = fileURLToPath(new URL('./test-fixtures/boot.mjs', import.meta.url));
-    const worker = fileURLToPath(new URL('./test-fixtures/accuracy-worker.ts', import.meta.url));
-    this.child = fork(boot, [worker], {
-      execArgv: ['--conditions=@x/source', '--import', 'tsx'],
-      // `--import tsx` resolves from the working directory: the package's, where tsx is installed.
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.ready = new Promise((resolve, reject) => {
-      this.child.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
-      this.child.on('message', (message: { ready?: boolean; id?: number; result?: unknown; error?: string }) => {
-        if (message.ready) return resolve();
-        const call = this.#pending.get(message.id as number);
-        this.#pending.delete(message.id as number);
-        if (message.error !== undefined) call?.reject(new Error(message.error));
-        else call?.resolve(message.result);
-      });
-    });
-  }
-
-  run(config: AccuracyRun): Promise<AccuracyResult> {
-    const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.send({ id, args: [config] });
-    });
-  }
-}
+const startWorker = (): TestWorker<[AccuracyRun]> =>
+  // `--import tsx` resolves from the working directory: the package's, where tsx is installed.
+  forkTestWorker(new URL('./test-fixtures/accuracy-worker.ts', import.meta.url), { cwd: new URL('..', import.meta.url) });
 
 /** Most admissions in any window of `width` ms (windows start at an admission). */
 function maxInWindow(sorted: readonly number[], width: number): number {
@@ -63,11 +29,11 @@ function maxInWindow(sorted: readonly number[], width: number): number {
 }
 
 describe.skipIf(!available)('accuracy across processes (real Redis)', () => {
-  let workers: Worker[] = [];
-  const prefix = testKeyPrefix(import.meta.url).replace(/[{}]/g, '');
+  let workers: TestWorker<[AccuracyRun]>[] = [];
+  const prefix = testKeyPrefix(import.meta.url);
 
   beforeAll(async () => {
-    workers = Array.from({ length: PROCESSES }, () => new Worker());
+    workers = Array.from({ length: PROCESSES }, startWorker);
     await Promise.all(workers.map((w) => w.ready));
   }, 60_000);
 
@@ -95,7 +61,7 @@ describe.skipIf(!available)('accuracy across processes (real Redis)', () => {
         durationMs: DURATION_MS,
         concurrency: 8,
       };
-      const results = await Promise.all(workers.map((w) => w.run(config)));
+      const results = await Promise.all(workers.map((w) => w.call<AccuracyResult>(config)));
       const admitted = results.flatMap((r) => r.admitted).sort((a, b) => a - b);
       const decisions = results.reduce((n, r) => n + r.decisions, 0);
       expect(results.every((r) => r.degraded === 0)).toBe(true);

@@ -1,38 +1,21 @@
-import { execFileSync } from 'node:child_process';
 import { createEventBus } from '@x/core';
 import type { XEvent } from '@x/core';
-import { startRedisCluster } from '@x/test-support';
-import type { RedisCluster } from '@x/test-support';
-import Redis from 'ioredis';
+import { connectRedisCluster, redisServerInstalled } from '@x/test-support';
+import type { ConnectedRedisCluster } from '@x/test-support';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRateLimiter } from './index.js';
 import type { RateLimitAlgorithm } from './index.js';
 import { redisStore } from './redis.js';
 
-function toolsInstalled(): boolean {
-  try {
-    execFileSync(process.env.REDIS_SERVER ?? 'redis-server', ['--version'], { stdio: 'ignore' });
-    execFileSync(process.env.REDIS_CLI ?? 'redis-cli', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    console.warn('\n!!! redis-server / redis-cli not installed: SKIPPING the Redis Cluster tests of ratelimit.\n');
-    return false;
-  }
-}
-
-describe.skipIf(!toolsInstalled())('redisStore on a Redis Cluster', () => {
-  let cluster: RedisCluster;
+describe.skipIf(!redisServerInstalled('ratelimit', { cluster: true }))('redisStore on a Redis Cluster', () => {
+  let env: ConnectedRedisCluster;
   let redis: Cluster;
   beforeAll(async () => {
-    cluster = await startRedisCluster();
-    redis = new Redis.Cluster([...cluster.startupNodes], { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } });
-    await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
+    env = await connectRedisCluster();
+    redis = env.redis;
   }, 60_000);
-  afterAll(async () => {
-    redis?.disconnect();
-    await cluster?.dispose();
-  });
+  afterAll(() => env?.dispose());
 
   it.each(['gcra', 'token-bucket', 'sliding-window', 'fixed-window'] as RateLimitAlgorithm[])(
     '%s: decides keys on every node, one single-slot script call each',

@@ -1,7 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { createEventBus } from '@x/core';
 import type { XEvent } from '@x/core';
-import { startRedisServer, startTcpProxy, testKeyPrefix, waitFor } from '@x/test-support';
+import { redisServerInstalled, startRedisServer, startTcpProxy, testKeyPrefix, waitFor } from '@x/test-support';
 import type { RedisServer, TcpProxy } from '@x/test-support';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,17 +9,9 @@ import type { RateLimitDecision, StoreErrorMode } from './index.js';
 import { redisStore } from './redis.js';
 import type { RedisStoreOptions } from './redis.js';
 
-function redisServerInstalled(): boolean {
-  try {
-    execFileSync(process.env.REDIS_SERVER ?? 'redis-server', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    console.warn('\n!!! redis-server is not installed: SKIPPING the Redis fault tests of ratelimit.\n');
-    return false;
-  }
-}
+const installed = redisServerInstalled('ratelimit');
 
-const PREFIX = testKeyPrefix(import.meta.url).replace(/[{}]/g, '');
+const PREFIX = testKeyPrefix(import.meta.url);
 let seq = 0;
 /** A key prefix of its own for each test that sets one. */
 const ownPrefix = () => `${PREFIX}${seq++}`;
@@ -63,7 +54,7 @@ function expectModeAnswer(mode: StoreErrorMode, d: RateLimitDecision): void {
   if (mode === 'closed') expect(d).toMatchObject({ allowed: false, retryAfterMs: expect.any(Number) });
 }
 
-describe.skipIf(!redisServerInstalled())('Redis outages', () => {
+describe.skipIf(!installed)('Redis outages', () => {
   let server: RedisServer;
   beforeAll(async () => {
     server = await startRedisServer();
@@ -187,7 +178,7 @@ describe.skipIf(!redisServerInstalled())('Redis outages', () => {
   }, 30_000);
 });
 
-describe.skipIf(!redisServerInstalled())('Redis behind a faulty network', () => {
+describe.skipIf(!installed)('Redis behind a faulty network', () => {
   let server: RedisServer;
   let proxy: TcpProxy;
   beforeAll(async () => {

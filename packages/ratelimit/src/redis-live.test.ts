@@ -19,7 +19,7 @@ describe.skipIf(!available)('redisStore on a real Redis', () => {
   beforeAll(async () => {
     redis = new Redis(redisUrl(), { enableOfflineQueue: false, lazyConnect: true });
     await redis.connect();
-    prefix = testKeyPrefix(import.meta.url).replace(/[{}]/g, '');
+    prefix = testKeyPrefix(import.meta.url);
   });
   afterAll(async () => {
     const keys = await redis.keys(`{${prefix}*`);
