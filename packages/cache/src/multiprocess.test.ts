@@ -1,51 +1,17 @@
-import { fork } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { setTimeout as wait } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { redisAvailable, redisUrl, testKeyPrefix } from '@x/test-support';
+import { forkTestWorker, redisAvailable, redisUrl, testKeyPrefix } from '@x/test-support';
+import type { TestWorker } from '@x/test-support';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CacheStats } from './index.js';
 import type { WorkerCall } from './test-fixtures/cache-worker.js';
 
 const available = await redisAvailable('cache');
-const PREFIX = testKeyPrefix(import.meta.url).replace(/[{}]/g, '');
+const PREFIX = testKeyPrefix(import.meta.url);
 
 /** A forked process running src/test-fixtures/cache-worker.ts. */
-class Worker {
-  readonly child: ChildProcess;
-  readonly ready: Promise<void>;
-  #next = 0;
-  readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-
-  constructor() {
-    const boot = fileURLToPath(new URL('./test-fixtures/boot.mjs', import.meta.url));
-    const worker = fileURLToPath(new URL('./test-fixtures/cache-worker.ts', import.meta.url));
-    this.child = fork(boot, [worker], {
-      execArgv: ['--conditions=@x/source', '--import', 'tsx'],
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.ready = new Promise((resolve, reject) => {
-      this.child.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
-      this.child.on('message', (message: { ready?: boolean; id?: number; result?: unknown; error?: string }) => {
-        if (message.ready) return resolve();
-        const call = this.#pending.get(message.id as number);
-        this.#pending.delete(message.id as number);
-        if (message.error !== undefined) call?.reject(new Error(message.error));
-        else call?.resolve(message.result);
-      });
-    });
-  }
-
-  call<R = unknown>(call: WorkerCall): Promise<R> {
-    const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.send({ id, args: [call] });
-    });
-  }
-}
+type Worker = TestWorker<[WorkerCall]>;
+const startWorker = (): Worker => forkTestWorker(new URL('./test-fixtures/cache-worker.ts', import.meta.url), { cwd: new URL('..', import.meta.url) });
 
 describe.skipIf(!available)('@x/cache across processes (real Redis)', () => {
   let workers: Worker[] = [];
@@ -55,7 +21,7 @@ describe.skipIf(!available)('@x/cache across processes (real Redis)', () => {
 
   beforeAll(async () => {
     redis = new Redis(redisUrl());
-    workers = Array.from({ length: 4 }, () => new Worker());
+    workers = Array.from({ length: 4 }, startWorker);
     await Promise.all(workers.map((w) => w.ready));
   }, 60_000);
 

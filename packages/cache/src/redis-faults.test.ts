@@ -1,7 +1,7 @@
 // Redis killed mid-load, black-holed by a TCP proxy, slowed: every get/getOrSet returns within its
 // deadline (from L1 or the loader), nothing rejects unhandled, and the cache recovers.
 import { setTimeout as wait } from 'node:timers/promises';
-import { startRedisServer, startTcpProxy, unhandledRejections, waitFor } from '@x/test-support';
+import { redisClient, redisServerInstalled, startRedisServer, startTcpProxy, unhandledRejections, waitFor } from '@x/test-support';
 import type { RedisServer, TcpProxy } from '@x/test-support';
 import Redis from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -13,13 +13,8 @@ const STORE_TIMEOUT = 150;
 /** What a read may take at most: the store deadline plus scheduling slack on a busy 2-core machine. */
 const BOUND = STORE_TIMEOUT + 150;
 
+const installed = redisServerInstalled('cache');
 let server: RedisServer | undefined;
-let ok = true;
-try {
-  server = await startRedisServer();
-} catch {
-  ok = false;
-}
 
 const watch = unhandledRejections();
 beforeEach(watch.start);
@@ -28,11 +23,7 @@ afterEach(() => {
   expect(watch.reasons).toEqual([]);
 });
 
-function client(url: string): Redis {
-  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50, connectTimeout: 500 });
-  redis.on('error', () => {});
-  return redis;
-}
+const client = (url: string): Redis => redisClient(url, { connectTimeout: 500 });
 
 async function timed<T>(work: Promise<T>): Promise<{ value: T; ms: number }> {
   const started = performance.now();
@@ -51,7 +42,10 @@ function makeCache(redis: Redis, prefix: string): Cache<string> {
   });
 }
 
-describe.skipIf(!ok)('@x/cache when Redis fails', () => {
+describe.skipIf(!installed)('@x/cache when Redis fails', () => {
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
   afterAll(async () => {
     await server?.dispose();
   });

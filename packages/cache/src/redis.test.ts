@@ -2,7 +2,7 @@ import { setTimeout as wait } from 'node:timers/promises';
 import { createEventBus } from '@x/core';
 import type { XEvent } from '@x/core';
 import { encodeKeyPart } from '@x/core/store';
-import { redisAvailable, redisUrl, testKeyPrefix, unhandledRejections, waitFor } from '@x/test-support';
+import { redisAvailable, redisClient, redisUrl, testKeyPrefix, unhandledRejections, waitFor } from '@x/test-support';
 import fc from 'fast-check';
 import Redis from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,15 +10,9 @@ import { createCache } from './index.js';
 import { createInvalidationBus, redisCacheStore } from './redis.js';
 
 const available = await redisAvailable('cache');
-const PREFIX = testKeyPrefix(import.meta.url).replace(/[{}]/g, '');
+const PREFIX = testKeyPrefix(import.meta.url);
 let seq = 0;
 const ownPrefix = () => `${PREFIX}${seq++}`;
-
-function client(): Redis {
-  const redis = new Redis(redisUrl(), { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
-  redis.on('error', () => {});
-  return redis;
-}
 
 const watch = unhandledRejections();
 beforeEach(watch.start);
@@ -31,7 +25,7 @@ describe.skipIf(!available)('redisCacheStore and the invalidation bus on one Red
   const clients: Redis[] = [];
   let redis: Redis;
   beforeAll(async () => {
-    for (let i = 0; i < 3; i++) clients.push(client());
+    for (let i = 0; i < 3; i++) clients.push(redisClient());
     redis = clients[0] as Redis;
     await Promise.all(clients.map((c) => waitFor(() => c.status === 'ready', { timeoutMs: 5_000, message: 'redis ready' })));
   });

@@ -3,6 +3,7 @@
 import { setTimeout as wait } from 'node:timers/promises';
 import { createLock } from '@x/lock';
 import { redisLockStore } from '@x/lock/redis';
+import { redisClient } from '@x/test-support';
 import Redis from 'ioredis';
 import { createCache } from '../index.js';
 import type { Cache } from '../index.js';
@@ -22,11 +23,6 @@ let subscriber: Redis | undefined;
 let prefix = '';
 let subscriberId = '';
 
-const client = (url: string) => {
-  const c = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
-  c.on('error', () => {});
-  return c;
-};
 
 export async function run(call: WorkerCall): Promise<unknown> {
   switch (call.op) {
@@ -36,7 +32,7 @@ export async function run(call: WorkerCall): Promise<unknown> {
       subscriber?.disconnect();
       redis?.disconnect();
       subscriber = undefined;
-      redis = client(call.url);
+      redis = redisClient(call.url);
       await new Promise<void>((resolve) => redis?.once('ready', () => resolve()));
       let bus;
       if (call.bus === true) {
