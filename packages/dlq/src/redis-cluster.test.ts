@@ -1,9 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { createEventBus, systemClock } from '@x/core';
 import type { XEvent } from '@x/core';
-import { startRedisCluster } from '@x/test-support';
-import type { RedisCluster } from '@x/test-support';
-import Redis from 'ioredis';
+import { connectRedisCluster, redisServerInstalled } from '@x/test-support';
+import type { ConnectedRedisCluster } from '@x/test-support';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentFailureError, createDeadLetterQueue } from './index.js';
@@ -11,30 +9,17 @@ import type { DeadLetterQueue } from './index.js';
 import { dlqKeys, redisDlqStore } from './redis.js';
 import { until } from './test-contract.js';
 
-function toolsInstalled(): boolean {
-  try {
-    execFileSync(process.env.REDIS_SERVER ?? 'redis-server', ['--version'], { stdio: 'ignore' });
-    execFileSync(process.env.REDIS_CLI ?? 'redis-cli', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    console.warn('\n!!! redis-server / redis-cli not installed: SKIPPING the Redis Cluster tests of dlq.\n');
-    return false;
-  }
-}
-
-describe.skipIf(!toolsInstalled())('redisDlqStore on a Redis Cluster (3 masters)', () => {
-  let cluster: RedisCluster;
+describe.skipIf(!redisServerInstalled('dlq', { cluster: true }))('redisDlqStore on a Redis Cluster (3 masters)', () => {
+  let env: ConnectedRedisCluster;
   let redis: Cluster;
   const opened: DeadLetterQueue<unknown>[] = [];
   beforeAll(async () => {
-    cluster = await startRedisCluster();
-    redis = new Redis.Cluster([...cluster.startupNodes], { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } });
-    await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
+    env = await connectRedisCluster();
+    redis = env.redis;
   }, 60_000);
   afterAll(async () => {
     for (const q of opened) await q.close();
-    redis?.disconnect();
-    await cluster?.dispose();
+    await env?.dispose();
   });
 
   it('keeps every key of one queue in one slot, and queues with other names spread over the masters', async () => {

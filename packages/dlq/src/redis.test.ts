@@ -8,7 +8,7 @@ import { contractSuite, until } from './test-contract.js';
 
 const available = await redisAvailable('dlq');
 const redis = available ? new Redis(redisUrl(), { enableOfflineQueue: false, lazyConnect: true }) : undefined;
-const prefix = testKeyPrefix(import.meta.url).replace(/[{}]/g, '');
+const prefix = testKeyPrefix(import.meta.url);
 let n = 0;
 
 beforeAll(async () => {
