@@ -1,24 +1,14 @@
-import { execFileSync } from 'node:child_process';
 import { createEventBus, isXError } from '@x/core';
 import type { XEvent } from '@x/core';
-import { startRedisCluster, startRedisServer, startTcpProxy } from '@x/test-support';
-import type { RedisCluster, RedisServer, TcpProxy } from '@x/test-support';
-import Redis from 'ioredis';
+import { connectRedisCluster, redisClient, redisServerInstalled, startRedisServer, startTcpProxy } from '@x/test-support';
+import type { ConnectedRedisCluster, RedisServer, TcpProxy } from '@x/test-support';
+import type Redis from 'ioredis';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisBloomFilter } from './redis.js';
 import type { RedisBloomClient, RedisBloomFilter } from './redis.js';
 
-function toolsInstalled(): boolean {
-  try {
-    execFileSync(process.env.REDIS_SERVER ?? 'redis-server', ['--version'], { stdio: 'ignore' });
-    execFileSync(process.env.REDIS_CLI ?? 'redis-cli', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    console.warn('\n!!! redis-server / redis-cli not installed: SKIPPING the fault and Cluster tests of bloom.\n');
-    return false;
-  }
-}
+const installed = redisServerInstalled('bloom', { cluster: true });
 
 async function settleTime<T>(promise: Promise<T>): Promise<{ ms: number; value?: T; error?: unknown }> {
   const start = performance.now();
@@ -30,7 +20,7 @@ async function settleTime<T>(promise: Promise<T>): Promise<{ ms: number; value?:
   }
 }
 
-describe.skipIf(!toolsInstalled())('redisBloomFilter when Redis fails', () => {
+describe.skipIf(!installed)('redisBloomFilter when Redis fails', () => {
   let server: RedisServer;
   let proxy: TcpProxy;
   let redis: Redis;
@@ -42,8 +32,7 @@ describe.skipIf(!toolsInstalled())('redisBloomFilter when Redis fails', () => {
   beforeAll(async () => {
     server = await startRedisServer();
     proxy = await startTcpProxy({ targetPort: server.port });
-    redis = new Redis(proxy.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
-    redis.on('error', () => {});
+    redis = redisClient(proxy.url);
     events = createEventBus();
     events.on('*', (e) => seen.push(e));
     const client = redis as unknown as RedisBloomClient;
@@ -113,18 +102,14 @@ describe.skipIf(!toolsInstalled())('redisBloomFilter when Redis fails', () => {
   }, 20_000);
 });
 
-describe.skipIf(!toolsInstalled())('redisBloomFilter on a Redis Cluster', () => {
-  let cluster: RedisCluster;
+describe.skipIf(!installed)('redisBloomFilter on a Redis Cluster', () => {
+  let env: ConnectedRedisCluster;
   let redis: Cluster;
   beforeAll(async () => {
-    cluster = await startRedisCluster();
-    redis = new Redis.Cluster([...cluster.startupNodes], { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } });
-    await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
+    env = await connectRedisCluster();
+    redis = env.redis;
   }, 60_000);
-  afterAll(async () => {
-    redis?.disconnect();
-    await cluster?.dispose();
-  });
+  afterAll(() => env?.dispose());
 
   it('spreads shards over the masters; every command touches one slot; two clients share the filter', async () => {
     const client = redis as unknown as RedisBloomClient;
@@ -139,9 +124,8 @@ describe.skipIf(!toolsInstalled())('redisBloomFilter on a Redis Cluster', () => 
     const perNode = await Promise.all(redis.nodes('master').map((node) => node.dbsize()));
     expect(perNode.filter((n) => n > 0).length).toBe(3);
 
-    const other = new Redis.Cluster([...cluster.startupNodes], { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } });
+    const other = await env.client();
     try {
-      await new Promise<void>((resolve) => other.once('ready', () => resolve()));
       const reader = await redisBloomFilter(other as unknown as RedisBloomClient, { key: 'clustered', expectedItems: 30_000, falsePositiveRate: 0.01, shards: 12, timeoutMs: 2_000, events });
       expect((await reader.hasMany(keys)).every(Boolean)).toBe(true);
       const absent = Array.from({ length: 20_000 }, (_, i) => `absent:${i}`);
