@@ -1,6 +1,7 @@
 export { XError, InvalidOptionsError, isXError, withoutStack, describeValue } from './errors.js';
 export type { XErrorMap, XErrorOptions } from './errors.js';
 export { stacklessPrototype } from './stackless.js';
+export { MinHeap } from './heap.js';
 export type { Writable } from './stackless.js';
 export {
   checkNumber,

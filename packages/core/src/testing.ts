@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from './clock.js';
+import { MinHeap } from './heap.js';
 import { checkNumber, readOptions } from './options.js';
 
 /**
@@ -32,59 +33,10 @@ interface Timer {
   cancelled: boolean;
 }
 
+/** Due time first, then scheduling order. */
 const before = (a: Timer, b: Timer) => a.at < b.at || (a.at === b.at && a.seq < b.seq);
 
-/** Binary min-heap ordered by due time, then by scheduling order. */
-class TimerQueue {
-  readonly #heap: Timer[] = [];
-
-  get size(): number {
-    return this.#heap.length;
-  }
-
-  peek(): Timer | undefined {
-    return this.#heap[0];
-  }
-
-  push(timer: Timer): void {
-    const heap = this.#heap;
-    heap.push(timer);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(heap[i] as Timer, heap[parent] as Timer)) break;
-      [heap[i], heap[parent]] = [heap[parent] as Timer, heap[i] as Timer];
-      i = parent;
-    }
-  }
-
-  /** Drops cancelled timers; called when they outnumber live ones, so clearing never accumulates. */
-  compact(): void {
-    const live = this.#heap.filter((timer) => !timer.cancelled);
-    this.#heap.length = 0;
-    for (const timer of live) this.push(timer);
-  }
-
-  pop(): Timer | undefined {
-    const heap = this.#heap;
-    const top = heap[0];
-    const last = heap.pop();
-    if (top === undefined || last === undefined || heap.length === 0) return top;
-    heap[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let smallest = i;
-      if (l < heap.length && before(heap[l] as Timer, heap[smallest] as Timer)) smallest = l;
-      if (r < heap.length && before(heap[r] as Timer, heap[smallest] as Timer)) smallest = r;
-      if (smallest === i) break;
-      [heap[i], heap[smallest]] = [heap[smallest] as Timer, heap[i] as Timer];
-      i = smallest;
-    }
-    return top;
-  }
-}
+const isLive = (timer: Timer) => !timer.cancelled;
 
 type Immediate = (callback: () => void) => unknown;
 
@@ -115,7 +67,7 @@ export function createVirtualClock(options?: VirtualClockOptions): VirtualClock 
   let now = o.now === undefined ? Date.UTC(2026, 0, 1) : checkNumber('createVirtualClock', 'now', o.now);
   let seq = 0;
   let live = 0;
-  const queue = new TimerQueue();
+  const queue = new MinHeap<Timer>(before);
 
   function popDue(limit: number): Timer | undefined {
     for (;;) {
@@ -148,7 +100,7 @@ export function createVirtualClock(options?: VirtualClockOptions): VirtualClock 
       if (timer && typeof timer === 'object' && 'cancelled' in timer && !timer.cancelled) {
         timer.cancelled = true;
         live--;
-        if (queue.size > 64 && live < queue.size / 2) queue.compact();
+        if (queue.size > 64 && live < queue.size / 2) queue.retain(isLive); // clearing never accumulates cancelled timers
       }
     },
     async advance(ms: number): Promise<void> {

@@ -1,3 +1,4 @@
+import { MinHeap } from '@x/core';
 import type {
   ClaimResult,
   ClaimedEntry,
@@ -35,57 +36,8 @@ interface Slot {
   readonly version: number;
 }
 
+/** Due time first, then scheduling order. */
 const before = (a: Slot, b: Slot) => a.at < b.at || (a.at === b.at && a.order < b.order);
-
-/** Min-heap of waiting entries by due time, then by scheduling order (lazy deletion). */
-class DueHeap {
-  readonly #heap: Slot[] = [];
-
-  get size(): number {
-    return this.#heap.length;
-  }
-
-  push(slot: Slot): void {
-    const heap = this.#heap;
-    heap.push(slot);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(heap[i] as Slot, heap[parent] as Slot)) break;
-      [heap[i], heap[parent]] = [heap[parent] as Slot, heap[i] as Slot];
-      i = parent;
-    }
-  }
-
-  /** The earliest live slot, dropping stale ones on the way. */
-  peek(): Slot | undefined {
-    for (;;) {
-      const top = this.#heap[0];
-      if (top === undefined || (top.entry.state === 'waiting' && top.entry.version === top.version)) return top;
-      this.pop();
-    }
-  }
-
-  pop(): Slot | undefined {
-    const heap = this.#heap;
-    const top = heap[0];
-    const last = heap.pop();
-    if (top === undefined || last === undefined || heap.length === 0) return top;
-    heap[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let smallest = i;
-      if (l < heap.length && before(heap[l] as Slot, heap[smallest] as Slot)) smallest = l;
-      if (r < heap.length && before(heap[r] as Slot, heap[smallest] as Slot)) smallest = r;
-      if (smallest === i) break;
-      [heap[i], heap[smallest]] = [heap[smallest] as Slot, heap[i] as Slot];
-      i = smallest;
-    }
-    return top;
-  }
-}
 
 /** The items of one queue name in one memory store. */
 class QueueState {
@@ -97,11 +49,21 @@ class QueueState {
   /** In-flight entries, in order of their lease. */
   readonly inflight = new Map<string, Entry>();
   readonly idem = new Map<string, string>();
-  readonly heap = new DueHeap();
+  /** Waiting entries by due time (lazy deletion: a rescheduled or removed entry leaves a stale slot). */
+  readonly heap = new MinHeap<Slot>(before);
   nextId = 1;
   seq = 0;
   order = 0;
   leases = 0;
+
+  /** The earliest live slot, dropping stale ones on the way. */
+  nextDue(): Slot | undefined {
+    for (;;) {
+      const top = this.heap.peek();
+      if (top === undefined || (top.entry.state === 'waiting' && top.entry.version === top.version)) return top;
+      this.heap.pop();
+    }
+  }
 
   schedule(entry: Entry, dueAt: number): void {
     entry.state = 'waiting';
@@ -221,13 +183,13 @@ class MemoryQueueStore implements QueueStore {
     }
     if (expired !== undefined) for (const entry of expired) out.push(s.lease(entry, now, visibilityMs));
     while (out.length < count) {
-      const top = s.heap.peek();
+      const top = s.nextDue();
       if (top === undefined || top.at > now) break;
       s.heap.pop();
       top.entry.deliveries = 0;
       out.push(s.lease(top.entry, now, visibilityMs));
     }
-    const due = s.heap.peek()?.at;
+    const due = s.nextDue()?.at;
     const lease = first(s.inflight)?.leaseUntil;
     const nextDueAt = due === undefined ? lease : lease === undefined || due < lease ? due : lease;
     return Promise.resolve({ entries: out, nextDueAt, sizes: s.sizes() });
