@@ -3,6 +3,7 @@ import type { Clock, EventBus } from '@x/core';
 import { badKey, insert, popcount, probe } from './bits.js';
 // The event types must be in this entry's program for the bus to accept them (declaration merging).
 import type {} from './events.js';
+import { MemoryFilter } from './filter-base.js';
 import { HASH_VERSION, hashKey, shardOf } from './hash.js';
 import { bloomSizing } from './sizing.js';
 import type { BloomSizing } from './sizing.js';
@@ -103,6 +104,18 @@ export interface BloomFilterJSON {
 
 const OPTION_KEYS = ['expectedItems', 'falsePositiveRate', 'name', 'shards', 'maxShardBits', 'clock', 'events'];
 
+/** A plain or counting filter's options, read and checked (the counting filter takes the same). */
+export function readFilterOptions(
+  owner: string,
+  options: BloomFilterOptions,
+): { name: string; sizing: BloomSizing; expectedItems: number; falsePositiveRate: number; clock: Clock; events: EventBus } {
+  const o = readOptions<BloomFilterOptions>(owner, options, OPTION_KEYS, true);
+  const sizing = bloomSizing(o, owner);
+  const name = checkString(owner, 'name', o.name ?? 'bloom');
+  const clock = checkClock(owner, o.clock);
+  return { name, sizing, expectedItems: o.expectedItems, falsePositiveRate: o.falsePositiveRate, clock, events: checkEvents(owner, o.events) };
+}
+
 /** What a filter is restored from: its sizing, counters and bits. */
 export interface FilterState {
   readonly sizing: BloomSizing;
@@ -114,8 +127,7 @@ export interface FilterState {
 }
 
 /** The plain filter (exported for the scalable filter and for restoring). */
-export class PlainBloomFilter implements BloomFilter {
-  readonly name: string;
+export class PlainBloomFilter extends MemoryFilter implements BloomFilter {
   readonly sizing: BloomSizing;
   readonly expectedItems: number;
   readonly falsePositiveRate: number;
@@ -128,14 +140,11 @@ export class PlainBloomFilter implements BloomFilter {
   readonly #shards: number;
   #items = 0;
   #bitsSet = 0;
-  #falsePositives = 0;
-  readonly #clock: Clock;
-  readonly #events: EventBus;
   /** Whether a listener may care about capacity (checked once per add past capacity). */
   #overCapacityReported = false;
 
   constructor(name: string, sizing: BloomSizing, expectedItems: number, falsePositiveRate: number, clock: Clock, events: EventBus, track: boolean) {
-    this.name = name;
+    super(name, clock, events);
     this.sizing = sizing;
     this.expectedItems = expectedItems;
     this.falsePositiveRate = falsePositiveRate;
@@ -145,8 +154,6 @@ export class PlainBloomFilter implements BloomFilter {
     this.bits = new Uint8Array(sizing.bytes);
     const shardBytes = sizing.shardBits / 8;
     this.#shardBits = Array.from({ length: sizing.shards }, (_, i) => this.bits.subarray(i * shardBytes, (i + 1) * shardBytes));
-    this.#clock = clock;
-    this.#events = events;
     if (track) trackInstance(events, 'bloom', name, this);
   }
 
@@ -190,34 +197,16 @@ export class PlainBloomFilter implements BloomFilter {
 
   #reportCapacity(): void {
     this.#overCapacityReported = true;
-    if (!this.#events.hasListeners('bloom.capacity_exceeded')) return;
-    this.#events.emit({
+    if (!this.events.hasListeners('bloom.capacity_exceeded')) return;
+    this.events.emit({
       type: 'bloom.capacity_exceeded',
       source: 'bloom',
       name: this.name,
-      time: this.#clock.now(),
+      time: this.clock.now(),
       items: this.#items,
       capacity: this.expectedItems,
       estimatedFpr: this.#estimatedFpr(),
     });
-  }
-
-  addMany(keys: Iterable<string>): boolean[] {
-    const out: boolean[] = [];
-    for (const key of keys) out.push(this.add(key));
-    return out;
-  }
-
-  hasMany(keys: Iterable<string>): boolean[] {
-    const out: boolean[] = [];
-    for (const key of keys) out.push(this.has(key));
-    return out;
-  }
-
-  recordFalsePositive(): void {
-    this.#falsePositives++;
-    if (!this.#events.hasListeners('bloom.false_positive')) return;
-    this.#events.emit({ type: 'bloom.false_positive', source: 'bloom', name: this.name, time: this.#clock.now(), falsePositives: this.#falsePositives });
   }
 
   #estimatedFpr(): number {
@@ -235,7 +224,7 @@ export class PlainBloomFilter implements BloomFilter {
       estimatedFpr: this.#estimatedFpr(),
       targetFpr: this.falsePositiveRate,
       bytes: this.bits.byteLength,
-      falsePositives: this.#falsePositives,
+      falsePositives: this.falsePositives,
       hashVersion: HASH_VERSION,
     };
   }
@@ -251,7 +240,7 @@ export class PlainBloomFilter implements BloomFilter {
       expectedItems: this.expectedItems,
       falsePositiveRate: this.falsePositiveRate,
       items: this.#items,
-      falsePositives: this.#falsePositives,
+      falsePositives: this.falsePositives,
       bits: encodeBase64(this.bits),
     };
   }
@@ -266,7 +255,7 @@ export class PlainBloomFilter implements BloomFilter {
       expectedItems: this.expectedItems,
       falsePositiveRate: this.falsePositiveRate,
       items: this.#items,
-      falsePositives: this.#falsePositives,
+      falsePositives: this.falsePositives,
       bits: this.bits,
     };
   }
@@ -275,7 +264,7 @@ export class PlainBloomFilter implements BloomFilter {
   restore(items: number, falsePositives: number, bits: Uint8Array): void {
     this.bits.set(bits);
     this.#items = items;
-    this.#falsePositives = falsePositives;
+    this.falsePositives = falsePositives;
     this.#bitsSet = popcount(this.bits);
     this.#overCapacityReported = items > this.expectedItems;
   }
@@ -305,19 +294,8 @@ export class PlainBloomFilter implements BloomFilter {
  * ```
  */
 export function createBloomFilter(options: BloomFilterOptions): BloomFilter {
-  const owner = 'createBloomFilter';
-  const o = readOptions<BloomFilterOptions>(owner, options, OPTION_KEYS, true);
-  const sizing = bloomSizing(
-    {
-      expectedItems: o.expectedItems,
-      falsePositiveRate: o.falsePositiveRate,
-      ...(o.shards !== undefined && { shards: o.shards }),
-      ...(o.maxShardBits !== undefined && { maxShardBits: o.maxShardBits }),
-    },
-    owner,
-  );
-  const name = checkString(owner, 'name', o.name ?? 'bloom');
-  return new PlainBloomFilter(name, sizing, o.expectedItems, o.falsePositiveRate, checkClock(owner, o.clock), checkEvents(owner, o.events), true);
+  const o = readFilterOptions('createBloomFilter', options);
+  return new PlainBloomFilter(o.name, o.sizing, o.expectedItems, o.falsePositiveRate, o.clock, o.events, true);
 }
 
 // ---- serialization helpers (browser-safe: no Buffer) ----

@@ -1,11 +1,11 @@
-import { checkClock, checkEvents, checkString, readOptions, trackInstance } from '@x/core';
+import { trackInstance } from '@x/core';
 import type { Clock, EventBus } from '@x/core';
 import { badKey } from './bits.js';
 import type { BloomFilterOptions, BloomFilterStats } from './bloom.js';
-import { encodeBase64 } from './bloom.js';
+import { encodeBase64, readFilterOptions } from './bloom.js';
 import type {} from './events.js';
+import { MemoryFilter } from './filter-base.js';
 import { HASH_VERSION, hashKey, lastH1, lastH2, shardOf } from './hash.js';
-import { bloomSizing } from './sizing.js';
 import type { BloomSizing } from './sizing.js';
 
 /** Options of {@link createCountingBloomFilter}: the same as a plain filter's. */
@@ -62,15 +62,13 @@ export interface CountingBloomFilterJSON {
   readonly counters: string;
 }
 
-const OPTION_KEYS = ['expectedItems', 'falsePositiveRate', 'name', 'shards', 'maxShardBits', 'clock', 'events'];
 const MAX = 15;
 
 /** Reads counter `j` of `cells`. */
 const counterAt = (cells: Uint8Array, j: number): number => ((j & 1) === 0 ? cells[j >>> 1]! >>> 4 : cells[j >>> 1]! & 0x0f);
 
 /** The counting filter (exported for restoring). */
-export class CountingFilter implements CountingBloomFilter {
-  readonly name: string;
+export class CountingFilter extends MemoryFilter implements CountingBloomFilter {
   readonly sizing: BloomSizing;
   readonly expectedItems: number;
   readonly falsePositiveRate: number;
@@ -79,20 +77,15 @@ export class CountingFilter implements CountingBloomFilter {
   #items = 0;
   #nonZero = 0;
   #saturated = 0;
-  #falsePositives = 0;
-  readonly #clock: Clock;
-  readonly #events: EventBus;
 
   constructor(name: string, sizing: BloomSizing, expectedItems: number, p: number, clock: Clock, events: EventBus) {
-    this.name = name;
+    super(name, clock, events);
     this.sizing = sizing;
     this.expectedItems = expectedItems;
     this.falsePositiveRate = p;
     this.cells = new Uint8Array(sizing.m / 2);
     const shardBytes = sizing.shardBits / 2;
     this.#shardCells = Array.from({ length: sizing.shards }, (_, i) => this.cells.subarray(i * shardBytes, (i + 1) * shardBytes));
-    this.#clock = clock;
-    this.#events = events;
     trackInstance(events, 'bloom', name, this);
   }
 
@@ -160,24 +153,6 @@ export class CountingFilter implements CountingBloomFilter {
     return true;
   }
 
-  addMany(keys: Iterable<string>): boolean[] {
-    const out: boolean[] = [];
-    for (const key of keys) out.push(this.add(key));
-    return out;
-  }
-
-  hasMany(keys: Iterable<string>): boolean[] {
-    const out: boolean[] = [];
-    for (const key of keys) out.push(this.has(key));
-    return out;
-  }
-
-  recordFalsePositive(): void {
-    this.#falsePositives++;
-    if (!this.#events.hasListeners('bloom.false_positive')) return;
-    this.#events.emit({ type: 'bloom.false_positive', source: 'bloom', name: this.name, time: this.#clock.now(), falsePositives: this.#falsePositives });
-  }
-
   stats(): CountingBloomFilterStats {
     const fill = this.#nonZero / this.sizing.m;
     return {
@@ -190,7 +165,7 @@ export class CountingFilter implements CountingBloomFilter {
       estimatedFpr: fill ** this.sizing.k,
       targetFpr: this.falsePositiveRate,
       bytes: this.cells.byteLength,
-      falsePositives: this.#falsePositives,
+      falsePositives: this.falsePositives,
       hashVersion: HASH_VERSION,
       saturated: this.#saturated,
     };
@@ -207,7 +182,7 @@ export class CountingFilter implements CountingBloomFilter {
       expectedItems: this.expectedItems,
       falsePositiveRate: this.falsePositiveRate,
       items: this.#items,
-      falsePositives: this.#falsePositives,
+      falsePositives: this.falsePositives,
       counters: encodeBase64(this.cells),
     };
   }
@@ -216,7 +191,7 @@ export class CountingFilter implements CountingBloomFilter {
   restore(items: number, falsePositives: number, cells: Uint8Array): void {
     this.cells.set(cells);
     this.#items = items;
-    this.#falsePositives = falsePositives;
+    this.falsePositives = falsePositives;
     this.#nonZero = 0;
     this.#saturated = 0;
     for (let j = 0; j < this.sizing.m; j++) {
@@ -250,17 +225,6 @@ export class CountingFilter implements CountingBloomFilter {
  * ```
  */
 export function createCountingBloomFilter(options: CountingBloomFilterOptions): CountingBloomFilter {
-  const owner = 'createCountingBloomFilter';
-  const o = readOptions<CountingBloomFilterOptions>(owner, options, OPTION_KEYS, true);
-  const sizing = bloomSizing(
-    {
-      expectedItems: o.expectedItems,
-      falsePositiveRate: o.falsePositiveRate,
-      ...(o.shards !== undefined && { shards: o.shards }),
-      ...(o.maxShardBits !== undefined && { maxShardBits: o.maxShardBits }),
-    },
-    owner,
-  );
-  const name = checkString(owner, 'name', o.name ?? 'bloom');
-  return new CountingFilter(name, sizing, o.expectedItems, o.falsePositiveRate, checkClock(owner, o.clock), checkEvents(owner, o.events));
+  const o = readFilterOptions('createCountingBloomFilter', options);
+  return new CountingFilter(o.name, o.sizing, o.expectedItems, o.falsePositiveRate, o.clock, o.events);
 }

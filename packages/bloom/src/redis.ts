@@ -3,6 +3,7 @@ import type { Clock, EventBus } from '@x/core';
 import { StoreCaller, StoreGuard, checkKeyPrefix, defineScript, encodeKeyPart, storeGuardOptions } from '@x/core/store';
 import type { StoreClient, StoreHealth, StoreResult } from '@x/core/store';
 import { badKey } from './bits.js';
+import type { BloomFilterStats } from './bloom.js';
 import { BloomMetadataMismatchError, BloomModuleUnavailableError, BloomStoreUnavailableError } from './errors.js';
 // The event types must be in this entry's program for the bus to accept them (declaration merging).
 import type {} from './events.js';
@@ -107,23 +108,12 @@ export interface RedisBloomFilterOptions {
   readonly events?: EventBus;
 }
 
-/** What a Redis filter's `stats()` reports (read from the server with `BITCOUNT`). */
-export interface RedisBloomFilterStats {
-  readonly m: number;
-  readonly k: number;
-  readonly shards: number;
+/** What a Redis filter's `stats()` reports (read from the server with `BITCOUNT`): a plain filter's fields, plus the backend. */
+export interface RedisBloomFilterStats extends BloomFilterStats {
   /** Distinct items, estimated from the set bits: −(m/k)·ln(1 − set/m). */
   readonly items: number;
-  readonly capacity: number;
-  readonly fillRatio: number;
-  /** fillRatio^k. */
-  readonly estimatedFpr: number;
-  readonly targetFpr: number;
-  /** Bytes of the bits (m / 8). */
-  readonly bytes: number;
   /** False positives reported through this instance's `recordFalsePositive()`. */
   readonly falsePositives: number;
-  readonly hashVersion: number;
   readonly backend: 'bitfield' | 'module';
 }
 
@@ -581,15 +571,7 @@ class RedisFilter implements RedisBloomFilter {
 export async function redisBloomFilter(redis: RedisBloomClient, options: RedisBloomFilterOptions): Promise<RedisBloomFilter> {
   const o = readOptions<RedisBloomFilterOptions>(OWNER, options, OPTION_KEYS, true);
   const key = checkString(OWNER, 'key', o.key);
-  const sizing = bloomSizing(
-    {
-      expectedItems: o.expectedItems,
-      falsePositiveRate: o.falsePositiveRate,
-      ...(o.shards !== undefined && { shards: o.shards }),
-      ...(o.maxShardBits !== undefined && { maxShardBits: o.maxShardBits }),
-    },
-    OWNER,
-  );
+  const sizing = bloomSizing(o, OWNER);
   const guard = storeGuardOptions(OWNER, o);
   const filter = new RedisFilter(redis, {
     name: checkString(OWNER, 'name', o.name ?? key),

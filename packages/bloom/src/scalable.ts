@@ -4,6 +4,7 @@ import { badKey } from './bits.js';
 import { PlainBloomFilter, encodeBase64 } from './bloom.js';
 import type { BloomFilterStats } from './bloom.js';
 import type {} from './events.js';
+import { MemoryFilter } from './filter-base.js';
 import { HASH_VERSION, hashKey } from './hash.js';
 import { boundedSizing } from './sizing.js';
 import type { BloomSizing } from './sizing.js';
@@ -99,28 +100,22 @@ export function scalableStageSizing(n0: number, p: number, growth: number, tight
 }
 
 /** The scalable filter (exported for restoring). */
-export class ScalableFilter implements ScalableBloomFilter {
-  readonly name: string;
+export class ScalableFilter extends MemoryFilter implements ScalableBloomFilter {
   readonly initialItems: number;
   readonly falsePositiveRate: number;
   readonly growth: number;
   readonly tightening: number;
   readonly #stages: PlainBloomFilter[] = [];
   #last!: PlainBloomFilter;
-  #falsePositives = 0;
   /** True once no further stage can be sized and the last one took keys past its capacity (reported once). */
   #exhausted = false;
-  readonly #clock: Clock;
-  readonly #events: EventBus;
 
   constructor(name: string, n0: number, p: number, growth: number, tightening: number, clock: Clock, events: EventBus) {
-    this.name = name;
+    super(name, clock, events);
     this.initialItems = n0;
     this.falsePositiveRate = p;
     this.growth = growth;
     this.tightening = tightening;
-    this.#clock = clock;
-    this.#events = events;
     this.#firstStage();
     trackInstance(events, 'bloom', name, this);
   }
@@ -145,11 +140,11 @@ export class ScalableFilter implements ScalableBloomFilter {
     const plan = this.stagePlan(index);
     const sizing = this.stageSizing(index);
     if (sizing === undefined) return undefined;
-    const stage = new PlainBloomFilter(this.name, sizing, plan.capacity, plan.falsePositiveRate, this.#clock, this.#events, false);
+    const stage = new PlainBloomFilter(this.name, sizing, plan.capacity, plan.falsePositiveRate, this.clock, this.events, false);
     this.#stages.push(stage);
     this.#last = stage;
-    if (report && this.#events.hasListeners('bloom.stage_added')) {
-      this.#events.emit({ type: 'bloom.stage_added', source: 'bloom', name: this.name, time: this.#clock.now(), stage: index, ...plan });
+    if (report && this.events.hasListeners('bloom.stage_added')) {
+      this.events.emit({ type: 'bloom.stage_added', source: 'bloom', name: this.name, time: this.clock.now(), stage: index, ...plan });
     }
     return stage;
   }
@@ -188,13 +183,13 @@ export class ScalableFilter implements ScalableBloomFilter {
   }
 
   #reportExhausted(): void {
-    if (!this.#events.hasListeners('bloom.capacity_exceeded')) return;
+    if (!this.events.hasListeners('bloom.capacity_exceeded')) return;
     const stats = this.stats();
-    this.#events.emit({
+    this.events.emit({
       type: 'bloom.capacity_exceeded',
       source: 'bloom',
       name: this.name,
-      time: this.#clock.now(),
+      time: this.clock.now(),
       items: stats.items,
       capacity: stats.capacity,
       estimatedFpr: stats.estimatedFpr,
@@ -207,27 +202,9 @@ export class ScalableFilter implements ScalableBloomFilter {
     this.#exhausted = last.items >= last.expectedItems && this.stageSizing(this.#stages.length) === undefined;
   }
 
-  addMany(keys: Iterable<string>): boolean[] {
-    const out: boolean[] = [];
-    for (const key of keys) out.push(this.add(key));
-    return out;
-  }
-
-  hasMany(keys: Iterable<string>): boolean[] {
-    const out: boolean[] = [];
-    for (const key of keys) out.push(this.has(key));
-    return out;
-  }
-
-  recordFalsePositive(): void {
-    this.#falsePositives++;
-    if (!this.#events.hasListeners('bloom.false_positive')) return;
-    this.#events.emit({ type: 'bloom.false_positive', source: 'bloom', name: this.name, time: this.#clock.now(), falsePositives: this.#falsePositives });
-  }
-
   /** Restores the false-positive count (bloomFromJSON). */
   restoreFalsePositives(count: number): void {
-    this.#falsePositives = count;
+    this.falsePositives = count;
   }
 
   stats(): ScalableBloomFilterStats {
@@ -257,7 +234,7 @@ export class ScalableFilter implements ScalableBloomFilter {
       estimatedFpr: 1 - notFalse,
       targetFpr: this.falsePositiveRate,
       bytes,
-      falsePositives: this.#falsePositives,
+      falsePositives: this.falsePositives,
       hashVersion: HASH_VERSION,
       stages,
     };
@@ -272,7 +249,7 @@ export class ScalableFilter implements ScalableBloomFilter {
       falsePositiveRate: this.falsePositiveRate,
       growth: this.growth,
       tightening: this.tightening,
-      falsePositives: this.#falsePositives,
+      falsePositives: this.falsePositives,
       stages: this.#stages.map((stage) => ({ items: stage.items, bits: encodeBase64(stage.bits) })),
     };
   }
