@@ -1,26 +1,11 @@
-import { InvalidOptionsError, XError, compose, createEventBus, isXError } from '@x/core';
-import type { XEvent } from '@x/core';
-import { createVirtualClock } from '@x/core/testing';
+import { InvalidOptionsError, XError, compose, isXError } from '@x/core';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDeadLetterQueue, defaultShouldDeadLetter, exponentialJitterBackoff, memoryDlqStore } from './index.js';
-import type { DeadLetterQueue, DeadLetterQueueOptions, DeadLetterStore, QueueStore } from './index.js';
-import { settle, until } from './test-contract.js';
+import type { DeadLetterQueue, DeadLetterStore, QueueStore } from './index.js';
+import { queueHarness, settle, until } from './test-contract.js';
 
-const open: DeadLetterQueue<unknown>[] = [];
-afterEach(async () => {
-  for (const q of open.splice(0)) await q.close();
-});
-
-function setup<T = unknown>(options: DeadLetterQueueOptions<T> = {}) {
-  const clock = createVirtualClock({ now: 0 });
-  const events = createEventBus();
-  const seen: XEvent[] = [];
-  events.on('*', (e) => seen.push(e));
-  const dlq = createDeadLetterQueue<T>({ name: 'q', clock, events, backoff: () => 1_000, ...options });
-  open.push(dlq as DeadLetterQueue<unknown>);
-  return { dlq, clock, events, seen, of: (type: string) => seen.filter((e) => e.type === type) as unknown as Record<string, unknown>[] };
-}
+const { open, setup } = queueHarness();
 
 /** A memory store whose `add` fails while `down` is true (a store outage). */
 function flakyStore(): { store: DeadLetterStore; state: { down: boolean } } {

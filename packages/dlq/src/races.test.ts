@@ -1,29 +1,15 @@
 // "Nothing is lost, nothing is held twice": regression tests for races found in review, on the
 // memory store and on stores whose calls the test holds open or fails.
 import { createEventBus, isXError } from '@x/core';
-import type { XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
 import { deferred } from '@x/test-support';
 import type { Deferred } from '@x/test-support';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDeadLetterQueue, memoryDlqStore } from './index.js';
-import type { ClaimResult, DeadLetterQueue, DeadLetterQueueOptions, DeadLetterStore, QueueStore, StoreAddOutcome } from './index.js';
-import { settle, until } from './test-contract.js';
+import type { ClaimResult, DeadLetterQueue, DeadLetterStore, QueueStore, StoreAddOutcome } from './index.js';
+import { queueHarness, settle, until } from './test-contract.js';
 
-const open: DeadLetterQueue<unknown>[] = [];
-afterEach(async () => {
-  for (const q of open.splice(0)) await q.close().catch(() => undefined);
-});
-
-function setup<T = unknown>(options: DeadLetterQueueOptions<T> = {}) {
-  const clock = createVirtualClock({ now: 0 });
-  const events = createEventBus();
-  const seen: XEvent[] = [];
-  events.on('*', (e) => seen.push(e));
-  const dlq = createDeadLetterQueue<T>({ name: 'q', clock, events, backoff: () => 1_000, ...options });
-  open.push(dlq as DeadLetterQueue<unknown>);
-  return { dlq, clock, events, seen, of: (type: string) => seen.filter((e) => e.type === type) as unknown as Record<string, unknown>[] };
-}
+const { open, setup } = queueHarness({ ignoreCloseErrors: true });
 
 /**
  * A memory store whose `add` and `claim` calls the test can hold open (`holdAdds`, `holdClaims`)

@@ -1,7 +1,8 @@
 // The behaviour every store must give a queue: run against the memory store and the Redis store.
 import { createEventBus, isXError, systemClock } from '@x/core';
-import type { XEvent } from '@x/core';
+import type { EventBus, XEvent } from '@x/core';
 import { createVirtualClock } from '@x/core/testing';
+import type { VirtualClock } from '@x/core/testing';
 import { deferred } from '@x/test-support';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentFailureError, createDeadLetterQueue } from './index.js';
@@ -22,22 +23,39 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs =
 /** Lets store I/O in flight finish (a few real milliseconds), without moving a virtual clock. */
 export const settle = (ms = 25) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Queues for one test file (or suite): `setup(options)` makes a queue on a virtual clock starting
+ * at `now`, with a bus whose events it records (`seen`, `of(type)`) and a 1 s backoff; every queue
+ * in `open` is closed after each test (close errors ignored with `ignoreCloseErrors`, for tests
+ * that break their store on purpose). `base` adds options to every queue (before the test's own).
+ */
+export function queueHarness(
+  o: { now?: number; base?: () => DeadLetterQueueOptions<unknown>; ignoreCloseErrors?: boolean } = {},
+): {
+  open: DeadLetterQueue<unknown>[];
+  setup<T = unknown>(
+    options?: DeadLetterQueueOptions<T>,
+  ): { dlq: DeadLetterQueue<T>; clock: VirtualClock; events: EventBus; seen: XEvent[]; of(type: string): Record<string, unknown>[] };
+} {
+  const open: DeadLetterQueue<unknown>[] = [];
+  afterEach(async () => {
+    for (const q of open.splice(0)) await (o.ignoreCloseErrors === true ? q.close().catch(() => undefined) : q.close());
+  });
+  function setup<T = unknown>(options: DeadLetterQueueOptions<T> = {}) {
+    const clock = createVirtualClock({ now: o.now ?? 0 });
+    const events = createEventBus();
+    const seen: XEvent[] = [];
+    events.on('*', (e) => seen.push(e));
+    const dlq = createDeadLetterQueue<T>({ name: 'q', clock, events, backoff: () => 1_000, ...(o.base?.() as DeadLetterQueueOptions<T>), ...options });
+    open.push(dlq as DeadLetterQueue<unknown>);
+    return { dlq, clock, events, seen, of: (type: string) => seen.filter((e) => e.type === type) as unknown as Record<string, unknown>[] };
+  }
+  return { open, setup };
+}
+
 export function contractSuite(label: string, makeStore: StoreFactory): void {
   describe(`${label}: queue contract`, () => {
-    const open: DeadLetterQueue<unknown>[] = [];
-    afterEach(async () => {
-      for (const q of open.splice(0)) await q.close();
-    });
-
-    function setup<T = unknown>(options: DeadLetterQueueOptions<T> = {}) {
-      const clock = createVirtualClock({ now: 1_000_000 });
-      const events = createEventBus();
-      const seen: XEvent[] = [];
-      events.on('*', (e) => seen.push(e));
-      const dlq = createDeadLetterQueue<T>({ name: 'orders', store: makeStore(), clock, events, backoff: () => 1_000, ...options });
-      open.push(dlq as DeadLetterQueue<unknown>);
-      return { dlq, clock, events, seen, of: (type: string) => seen.filter((e) => e.type === type) as unknown as Record<string, unknown>[] };
-    }
+    const { open, setup } = queueHarness({ now: 1_000_000, base: () => ({ name: 'orders', store: makeStore() }) });
 
     it('records the item with its failure metadata (name, code, message, stack, source, first and last failure)', async () => {
       const { dlq, clock } = setup<{ sku: string }>();
