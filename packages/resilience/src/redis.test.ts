@@ -12,7 +12,7 @@ describe.skipIf(!available)('rate limiters with store: redis (through @x/ratelim
   beforeAll(async () => {
     redis = new Redis(redisUrl(), { enableOfflineQueue: false, lazyConnect: true, maxRetriesPerRequest: 1 });
     await redis.connect();
-    prefix = testKeyPrefix(import.meta.url).replace(/[{}]/g, '');
+    prefix = testKeyPrefix(import.meta.url);
   });
   afterAll(async () => {
     const keys = await redis.keys(`{${prefix}*`);
