@@ -4,6 +4,7 @@ import { LockLostError } from './errors.js';
 import type { LockLostReason } from './errors.js';
 import type { LockStoreExtend, LockStoreRelease, LockStoreRequest } from './store.js';
 import type { Locker } from './locker.js';
+import type { MemoryLockStore } from './memory-store.js';
 
 declare global {
   interface SymbolConstructor {
@@ -83,7 +84,8 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
 export class LeaseImpl implements Lease {
   readonly key: string;
   readonly fence: number;
-  readonly token: string;
+  /** The owner token the store knows it by; undefined on the built-in memory store, which knows it by its fence. */
+  readonly token: string | undefined;
   readonly grantedAt: number;
   /** Clock time the lease stops being valid. */
   validUntil: number;
@@ -112,7 +114,7 @@ export class LeaseImpl implements Lease {
   /** The last extension was cut short at `maxHoldMs`: no more are due, and running out is `'max_hold'`. */
   #capped = false;
 
-  constructor(locker: Locker, key: string, token: string, fence: number, grantedAt: number, validUntil: number, ttlMs: number) {
+  constructor(locker: Locker, key: string, token: string | undefined, fence: number, grantedAt: number, validUntil: number, ttlMs: number) {
     this.#locker = locker;
     this.key = key;
     this.token = token;
@@ -199,7 +201,8 @@ export class LeaseImpl implements Lease {
     }
     let answer: LockStoreExtend;
     try {
-      const pending = locker.store.extend(this.#request(length, start));
+      const pending =
+        this.token === undefined ? (locker.memory as MemoryLockStore).extendLock(this.key, this.fence, length, start) : locker.store.extend(this.#request(length, start));
       answer = isThenable(pending) ? await pending : pending;
     } catch {
       answer = 'unavailable'; // a store that broke its contract
@@ -244,7 +247,7 @@ export class LeaseImpl implements Lease {
   }
 
   #request(ttlMs: number, now: number): LockStoreRequest {
-    return { key: this.key, token: this.token, ttlMs, now, limit: this.#locker.limit };
+    return { key: this.key, token: this.token as string, ttlMs, now, limit: this.#locker.limit };
   }
 
   /** Arms the one timer: the next background extension, the `maxHoldMs` deadline or expiry. */
@@ -322,7 +325,7 @@ export class LeaseImpl implements Lease {
     const now = coarseNow(locker.clock);
     let pending: LockStoreRelease | Promise<LockStoreRelease>;
     try {
-      pending = locker.store.release(this.#request(0, now));
+      pending = this.token === undefined ? (locker.memory as MemoryLockStore).releaseLock(this.key, this.fence, now) : locker.store.release(this.#request(0, now));
     } catch {
       pending = 'unavailable';
     }

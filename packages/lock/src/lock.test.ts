@@ -6,7 +6,7 @@ import { deferred, unhandledRejections } from '@x/test-support';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLock, createSemaphore, memoryLockStore } from './index.js';
-import type { Lease, LockStore, LockStoreExtend, LockStoreRelease, LockStoreRequest } from './index.js';
+import type { Lease, Lock, LockStore, LockStoreExtend, LockStoreRelease, LockStoreRequest } from './index.js';
 import { runExclusion, strictlyIncreasing } from './test-exclusion.js';
 
 let clock: VirtualClock;
@@ -522,6 +522,152 @@ describe('createLock on the memory store', () => {
       ),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('the memory store on the lock\'s synchronous path and through the LockStore interface', () => {
+  /** The same memory store reached through the interface, answering synchronously or as promises. */
+  const wrap = (inner: LockStore, async: boolean): LockStore => ({
+    kind: async ? 'async-memory' : 'sync-memory',
+    drift: () => 0,
+    acquire: (r) => (async ? Promise.resolve(inner.acquire(r)) : inner.acquire(r)),
+    extend: (r) => (async ? Promise.resolve(inner.extend(r)) : inner.extend(r)),
+    release: (r) => (async ? Promise.resolve(inner.release(r)) : inner.release(r)),
+  });
+  type Step =
+    | { op: 'try'; who: number; key: 'k' | 'j' }
+    | { op: 'acquire'; who: number; key: 'k' | 'j' }
+    | { op: 'release'; who: number }
+    | { op: 'watch'; who: number }
+    | { op: 'extend'; who: number; ms: number }
+    | { op: 'advance'; ms: number; clocks: 'both' | 'first' | 'second' };
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    fc.record({ op: fc.constantFrom('try' as const, 'acquire' as const), who: fc.nat(3), key: fc.constantFrom('k' as const, 'k' as const, 'j' as const) }),
+    fc.record({ op: fc.constantFrom('release' as const, 'watch' as const), who: fc.nat(3) }),
+    // Times on a coarse grid (TTL 200), so grants, extensions and expiries often meet on the same instant.
+    fc.record({ op: fc.constant('extend' as const), who: fc.nat(3), ms: fc.constantFrom(1, 50, 100, 200, 300) }),
+    fc.record({ op: fc.constant('advance' as const), ms: fc.constantFrom(0, 1, 50, 100, 150, 200), clocks: fc.constantFrom('both' as const, 'first' as const, 'second' as const) }),
+  );
+  /** Which store each of the four locks talks to. */
+  const flavours: Record<string, (store: LockStore) => LockStore[]> = {
+    direct: (s) => [s, s, s, s],
+    sync: (s) => [0, 1, 2, 3].map(() => wrap(s, false)),
+    async: (s) => [0, 1, 2, 3].map(() => wrap(s, true)),
+    mixed: (s) => [s, wrap(s, false), wrap(s, true), s],
+  };
+
+  /**
+   * Runs the steps and returns everything observable: grants, fences, results, validity, signals,
+   * stats. Locks 0 and 1 run on one clock, 2 and 3 on another; while the clocks disagree the store,
+   * not the lease's own validity, decides whether an extension or a release still finds its grant.
+   */
+  async function trace(stores: (store: LockStore) => LockStore[], steps: readonly Step[]): Promise<string[]> {
+    const clocks = [createVirtualClock({ now: 0 }), createVirtualClock({ now: 0 })] as const;
+    const locks = stores(memoryLockStore()).map((store, i) => createLock({ store, clock: clocks[i >> 1] as VirtualClock, ttlMs: 200, retry: { attempts: 1 } }));
+    const leases: (Lease | null)[] = [null, null, null, null];
+    /** Leases whose signal was read (reading it arms the expiry timer, so only some are). */
+    const watched = new Set<Lease>();
+    const seen: string[] = [];
+    const lastFence = { k: -Infinity, j: -Infinity };
+    for (const s of steps) {
+      if (s.op === 'advance') {
+        if (s.clocks !== 'second') await clocks[0].advance(s.ms);
+        if (s.clocks !== 'first') await clocks[1].advance(s.ms);
+      } else if (s.op === 'try' || s.op === 'acquire') {
+        const lock = locks[s.who] as Lock;
+        const lease: Lease | string | null =
+          s.op === 'try' ? await lock.tryLock(s.key) : await lock.acquire(s.key, { waitMs: 0 }).catch((e: { code?: string; reason?: string }) => `${e.code}/${e.reason}`);
+        if (lease !== null && typeof lease === 'object') {
+          expect(lease.fence).toBeGreaterThan(lastFence[s.key]); // whatever the clocks say
+          lastFence[s.key] = lease.fence;
+          leases[s.who] = lease;
+          seen.push(`${s.op} ${s.who} ${s.key}: ${lease.fence}`);
+        } else seen.push(`${s.op} ${s.who} ${s.key}: ${String(lease)}`);
+      } else if (s.op === 'release') seen.push(`release ${s.who}: ${String(await leases[s.who]?.release())}`);
+      else if (s.op === 'watch') {
+        const lease = leases[s.who];
+        if (lease) watched.add(lease);
+      } else seen.push(`extend ${s.who}: ${String(await leases[s.who]?.extend(s.ms))}`);
+      if (clocks[0].now() === clocks[1].now()) {
+        const valid = leases.filter((l): l is Lease => l !== null && l.remainingMs() > 0);
+        for (const key of ['k', 'j']) expect(valid.filter((l) => l.key === key).length).toBeLessThanOrEqual(1);
+      }
+      seen.push(leases.map((l) => (l === null ? '-' : `${l.remainingMs()}${watched.has(l) && l.signal.aborted ? '!' : ''}`)).join(' '));
+    }
+    seen.push(JSON.stringify(locks.map((l) => l.stats())));
+    return seen;
+  }
+
+  it('answers exactly alike on the synchronous path, through the interface (sync and async), and mixed on one store', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 50, size: 'max' }), async (steps) => {
+        const expected = await trace(flavours.direct as (store: LockStore) => LockStore[], steps);
+        for (const name of ['sync', 'async', 'mixed']) {
+          expect({ name, seen: await trace(flavours[name] as (store: LockStore) => LockStore[], steps) }).toEqual({ name, seen: expected });
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a lease granted on the synchronous path is named by its fence: a later holder of the key is never extended or released by it', async () => {
+    // Two clocks, so the store (not the lease's own validity) has to tell the grants apart: on
+    // `ahead`'s clock the first grant has expired, on `clock` it has not.
+    for (const name of ['fast path', 'interface'] as const) {
+      const ahead = createVirtualClock({ now: clock.now() });
+      const store = memoryLockStore();
+      const second = createLock({ store: name === 'fast path' ? store : wrap(store, false), clock: ahead, ttlMs: 100 });
+      const first = createLock({ store, clock, ttlMs: 100, events: bus });
+      const a = (await first.tryLock('k')) as Lease;
+      expect(await second.tryLock('k')).toBeNull();
+      await ahead.advance(100);
+      const b = (await second.tryLock('k')) as Lease;
+      expect({ name, granted: b !== null }).toEqual({ name, granted: true });
+      expect(b.fence).toBeGreaterThan(a.fence);
+      expect(a.remainingMs()).toBe(100); // on its own clock
+      expect(await a.extend()).toBe(false); // the store knows b's fence, not a's
+      expect(a.signal.reason).toMatchObject({ reason: 'not_held' });
+      expect(await a.release()).toBe('expired');
+      expect(await second.tryLock('k')).toBeNull(); // b still holds it
+      expect(await b.extend()).toBe(true);
+      expect(await b.release()).toBe('released');
+      const c = (await first.tryLock('k')) as Lease;
+      expect(c.fence).toBeGreaterThan(b.fence);
+      expect(await b.release()).toBe('released'); // idempotent: the first call's result
+      expect(await first.tryLock('k')).toBeNull(); // b's second release did not free c
+      expect(await c.release()).toBe('released');
+    }
+  });
+
+  it('an aborted signal asks nothing of the memory store: no grant, nothing counted', async () => {
+    const store = memoryLockStore();
+    const lock = createLock({ store, clock, events: bus });
+    const controller = new AbortController();
+    controller.abort(new Error('caller gave up'));
+    await expect(lock.tryLock('k', { signal: controller.signal })).rejects.toThrow('caller gave up');
+    await expect(lock.acquire('k', { signal: controller.signal })).rejects.toThrow('caller gave up');
+    await expect(lock.withLock('k', () => 1, { signal: controller.signal })).rejects.toThrow('caller gave up');
+    expect(lock.stats()).toMatchObject({ held: 0, acquired: 0, failed: 0 });
+    expect(of('lock.acquired')).toEqual([]);
+    expect(await createLock({ store, clock }).tryLock('k')).not.toBeNull();
+  });
+
+  it('released and expired keys are reused and swept: thousands of keys still exclude and fence correctly', async () => {
+    const store = memoryLockStore();
+    const lock = createLock({ store, clock, ttlMs: 100 });
+    const other = createLock({ store: wrap(store, false), clock, ttlMs: 100 });
+    let last = 0;
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 2_500; i++) {
+        const lease = (await lock.tryLock(`key:${i}`)) as Lease;
+        expect(lease.fence).toBeGreaterThan(last);
+        last = lease.fence;
+        if (i % 3 !== 0) expect(await lease.release()).toBe('released'); // every third one expires unreleased
+      }
+      expect(await other.tryLock('key:0')).toBeNull(); // still held: a sweep never drops a live entry
+      await clock.advance(100);
+    }
+    expect(await other.tryLock('key:0')).not.toBeNull();
   });
 });
 

@@ -20,7 +20,7 @@ import { LockLostError, LockNotAcquiredError } from './errors.js';
 import type { LockFailureReason, LockLostReason } from './errors.js';
 import { LeaseImpl } from './lease.js';
 import type { Lease, ReleaseResult } from './lease.js';
-import { memoryLockStore } from './memory-store.js';
+import { MemoryLockStore, memoryLockStore } from './memory-store.js';
 import type { LockStore, LockStoreGrant, LockStoreRequest } from './store.js';
 
 /** How `acquire` waits between attempts. */
@@ -110,6 +110,9 @@ const ACQUIRE_KEYS = ['ttlMs', 'waitMs', 'signal'];
 const WITH_KEYS = ['ttlMs', 'waitMs', 'signal', 'autoExtend', 'maxHoldMs'];
 
 type Failure = Extract<LockStoreGrant, { granted: false }>;
+const HELD: Failure = Object.freeze({ granted: false, reason: 'held' });
+/** `tryLock`'s answer when the key is held on a synchronous store: one settled promise, shared. */
+const NONE: Promise<null> = Promise.resolve(null);
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
@@ -135,6 +138,13 @@ export class Locker {
   readonly jitter: number;
   /** Undefined for a lock; slots per key for a semaphore. */
   readonly limit: number | undefined;
+  /**
+   * The built-in memory store, when it is this lock's store (not a semaphore's): asked directly
+   * and synchronously, with leases named by their fence, so a grant needs no token, no request
+   * object and no grant object. Any other store (a wrapped memory store included) goes through
+   * the `LockStore` interface.
+   */
+  readonly memory: MemoryLockStore | undefined;
   readonly owner: string;
   readonly #tokenPrefix = `${randomId()}:`;
   #tokenSeq = 0;
@@ -158,6 +168,7 @@ export class Locker {
     this.clock = checkClock(owner, o.clock);
     this.events = checkEvents(owner, o.events);
     this.limit = limit;
+    this.memory = limit === undefined && this.store instanceof MemoryLockStore ? this.store : undefined;
     trackInstance(this.events, 'lock', this.name, this);
   }
 
@@ -201,7 +212,7 @@ export class Locker {
       return Promise.reject(error);
     }
     const start = coarseNow(this.clock);
-    const outcome = this.#attempt(key, this.#token(), ttlMs, start);
+    const outcome = this.#attempt(key, this.memory === undefined ? this.#token() : undefined, ttlMs, start);
     // Like acquire: a caller who aborts while the store call is in flight is rejected at once and
     // never handed the lease; a grant that lands afterwards is given back (nobody else would).
     if (isThenable(outcome)) {
@@ -216,7 +227,8 @@ export class Locker {
       });
     }
     try {
-      return Promise.resolve(this.#tried(key, outcome, start));
+      const lease = this.#tried(key, outcome, start);
+      return lease === null ? NONE : Promise.resolve(lease);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -233,8 +245,15 @@ export class Locker {
     throw new LockNotAcquiredError(this.name, key, outcome.reason, 1, this.clock.now() - start, outcome.detail, outcome.error);
   }
 
-  /** Asks the store once; a grant whose validity is already gone is released and reported as such. */
-  #attempt(key: string, token: string, ttlMs: number, start: number): LeaseImpl | Failure | Promise<LeaseImpl | Failure> {
+  /**
+   * Asks the store once; a grant whose validity is already gone is released and reported as such.
+   * `token` is undefined exactly when the store is the built-in memory store (see `memory`).
+   */
+  #attempt(key: string, token: string | undefined, ttlMs: number, start: number): LeaseImpl | Failure | Promise<LeaseImpl | Failure> {
+    if (token === undefined) {
+      const fence = (this.memory as MemoryLockStore).grantLock(key, ttlMs, start);
+      return fence === 0 ? HELD : new LeaseImpl(this, key, undefined, fence, start, start + ttlMs, ttlMs);
+    }
     const request: LockStoreRequest = { key, token, ttlMs, now: start, limit: this.limit };
     let grant: LockStoreGrant | Promise<LockStoreGrant>;
     try {
@@ -305,7 +324,7 @@ export class Locker {
     const clock = this.clock;
     const start = clock.now();
     const deadline = start + waitMs;
-    const token = this.#token();
+    const token = this.memory === undefined ? this.#token() : undefined;
     for (let attempt = 1; ; attempt++) {
       const attemptStart = clock.now();
       const pending = this.#attempt(key, token, ttlMs, attemptStart);

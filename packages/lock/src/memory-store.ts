@@ -1,7 +1,10 @@
 import type { LockStore, LockStoreExtend, LockStoreGrant, LockStoreRelease, LockStoreRequest } from './store.js';
 
 interface Holder {
-  token: string;
+  /** The generic path's owner; undefined for a grant made by `grantLock` (or a freed entry). */
+  token: string | undefined;
+  /** The grant's fence: unique in this store, so it names the grant as surely as a token. */
+  fence: number;
   expiresAt: number;
 }
 
@@ -10,10 +13,16 @@ const HELD: LockStoreGrant = { granted: false, reason: 'held' };
 /**
  * The in-process store: one `Map` per kind of lease, expiry computed from timestamps on each
  * access (no timer ever runs), answers given synchronously. Fences come from one counter per
- * store, so they strictly increase per key (and across keys). Entries left behind by leases
- * that expired without a release are swept as the maps grow (amortised, no timer).
+ * store, so they strictly increase per key (and across keys). A released key keeps its entry,
+ * marked free, and the next grant on it reuses it; freed entries and those left by leases that
+ * expired without a release are swept as the maps grow (amortised, no timer).
+ *
+ * @internal Exported for the lock's synchronous path (`grantLock` / `extendLock` /
+ * `releaseLock`), which names a grant by its fence instead of a token. Both paths share the same
+ * entries, so a lock on the fast path and one reaching the store through a wrapper still exclude
+ * each other.
  */
-class MemoryLockStore implements LockStore {
+export class MemoryLockStore implements LockStore {
   readonly kind = 'memory';
   #fence = 0;
   readonly #locks = new Map<string, Holder>();
@@ -31,14 +40,34 @@ class MemoryLockStore implements LockStore {
     if (holder !== undefined && holder.token !== token && holder.expiresAt > now) {
       return { granted: false, reason: 'held', retryAfterMs: holder.expiresAt - now };
     }
+    return { granted: true, fence: this.#grant(holder, key, token, request.ttlMs, now) };
+  }
+
+  /**
+   * @internal The lock's synchronous acquire: the new fence, or 0 when the key is held. The grant
+   * has no token; `extendLock` / `releaseLock` name it by its fence.
+   */
+  grantLock(key: string, ttlMs: number, now: number): number {
+    const holder = this.#locks.get(key);
+    if (holder !== undefined && holder.expiresAt > now) return 0;
+    return this.#grant(holder, key, undefined, ttlMs, now);
+  }
+
+  /**
+   * Records a grant. A released or expired key's entry is reused, so an uncontended lock costs no
+   * Map insert and delete (V8 rehashes a Map that keeps emptying and refilling).
+   */
+  #grant(holder: Holder | undefined, key: string, token: string | undefined, ttlMs: number, now: number): number {
+    const fence = ++this.#fence;
     if (holder === undefined) {
       if (this.#locks.size >= this.#sweepAt) this.#sweep(now);
-      this.#locks.set(key, { token, expiresAt: now + request.ttlMs });
+      this.#locks.set(key, { token, fence, expiresAt: now + ttlMs });
     } else {
       holder.token = token;
-      holder.expiresAt = now + request.ttlMs;
+      holder.fence = fence;
+      holder.expiresAt = now + ttlMs;
     }
-    return { granted: true, fence: ++this.#fence };
+    return fence;
   }
 
   extend(request: LockStoreRequest): LockStoreExtend {
@@ -51,8 +80,20 @@ class MemoryLockStore implements LockStore {
       return 'extended';
     }
     const holder = this.#locks.get(key);
-    if (holder === undefined || holder.token !== token || holder.expiresAt <= now) return 'not_held';
-    holder.expiresAt = now + request.ttlMs;
+    if (holder === undefined || holder.token !== token) return 'not_held';
+    return this.#extend(holder, request.ttlMs, now);
+  }
+
+  /** @internal `extend` for a grant of `grantLock`, named by its fence. */
+  extendLock(key: string, fence: number, ttlMs: number, now: number): LockStoreExtend {
+    const holder = this.#locks.get(key);
+    if (holder === undefined || holder.fence !== fence || holder.token !== undefined) return 'not_held';
+    return this.#extend(holder, ttlMs, now);
+  }
+
+  #extend(holder: Holder, ttlMs: number, now: number): LockStoreExtend {
+    if (holder.expiresAt <= now) return 'not_held';
+    holder.expiresAt = now + ttlMs;
     return 'extended';
   }
 
@@ -68,8 +109,23 @@ class MemoryLockStore implements LockStore {
     }
     const holder = this.#locks.get(key);
     if (holder === undefined || holder.token !== token) return 'expired';
-    this.#locks.delete(key);
-    return holder.expiresAt > now ? 'released' : 'expired';
+    return this.#free(holder, now);
+  }
+
+  /** @internal `release` for a grant of `grantLock`, named by its fence. */
+  releaseLock(key: string, fence: number, now: number): LockStoreRelease {
+    const holder = this.#locks.get(key);
+    if (holder === undefined || holder.fence !== fence || holder.token !== undefined) return 'expired';
+    return this.#free(holder, now);
+  }
+
+  /** Frees the entry without deleting it: it matches no fence or token, and is swept as expired. */
+  #free(holder: Holder, now: number): LockStoreRelease {
+    const result = holder.expiresAt > now ? 'released' : 'expired';
+    holder.token = undefined;
+    holder.fence = 0;
+    holder.expiresAt = -Infinity;
+    return result;
   }
 
   #acquireSlot(request: LockStoreRequest): LockStoreGrant {
