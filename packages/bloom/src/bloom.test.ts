@@ -73,7 +73,7 @@ describe('sizing', () => {
         const f = createBloomFilter({ expectedItems: n, falsePositiveRate: p });
         const { m, bytes } = f.stats();
         expect(bytes).toBe(m / 8);
-        expect(f.toBytes().byteLength - 48).toBe(m / 8);
+        expect(f.toBytes().byteLength - 56).toBe(m / 8);
         expect(m / bloomSizing({ expectedItems: n, falsePositiveRate: p }).optimalBits).toBeLessThan(1.01);
       }
     }
@@ -185,8 +185,8 @@ describe('createBloomFilter', () => {
       for (let i = 0; i < 3_000; i++) expect(copy.has(`id-${i}`)).toBe(true);
     }
     expect(fromJson.name).toBe('x');
-    // The bytes form is the bits plus a 48-byte header; JSON carries them as base64 (4/3).
-    expect(f.toBytes().byteLength).toBe(f.stats().bytes + 48);
+    // The bytes form is the bits plus a 56-byte header; JSON carries them as base64 (4/3).
+    expect(f.toBytes().byteLength).toBe(f.stats().bytes + 56);
     expect(f.toJSON().bits.length).toBe(Math.ceil(f.stats().bytes / 3) * 4);
   });
 

@@ -4,6 +4,7 @@ import { badKey, insert, popcount, probe } from './bits.js';
 // The event types must be in this entry's program for the bus to accept them (declaration merging).
 import type {} from './events.js';
 import { MemoryFilter } from './filter-base.js';
+import { FORMAT_VERSION, HEADER_BYTES, KIND, dataDigest, digestText, headerDigest, headerFields, writeHeader } from './format.js';
 import { HASH_VERSION, hashKey, shardOf } from './hash.js';
 import { bloomSizing } from './sizing.js';
 import type { BloomSizing } from './sizing.js';
@@ -89,6 +90,8 @@ export interface BloomFilter {
 /** The JSON form of a plain filter (see {@link BloomFilter.toJSON}). */
 export interface BloomFilterJSON {
   readonly type: 'bloom';
+  /** Version of the serialized form (2; README "Serialized form"). */
+  readonly format: number;
   readonly hashVersion: number;
   readonly name: string;
   readonly m: number;
@@ -100,6 +103,13 @@ export interface BloomFilterJSON {
   readonly falsePositives: number;
   /** The bits of every shard, concatenated, in base64 (shard i at byte i × shardBits / 8). */
   readonly bits: string;
+  /** MurmurHash3_x86_32 of the bits (8 hex digits): accidental damage to the bits is detected. */
+  readonly dataDigest: string;
+  /**
+   * Digest of the header (every field but `name`, and `dataDigest`), 8 hex digits, the same as
+   * the binary form's: an edited or damaged field is detected on restore. Not a signature.
+   */
+  readonly digest: string;
 }
 
 const OPTION_KEYS = ['expectedItems', 'falsePositiveRate', 'name', 'shards', 'maxShardBits', 'clock', 'events'];
@@ -230,8 +240,10 @@ export class PlainBloomFilter extends MemoryFilter implements BloomFilter {
   }
 
   toJSON(): BloomFilterJSON {
+    const data = dataDigest(this.bits);
     return {
       type: 'bloom',
+      format: FORMAT_VERSION,
       hashVersion: HASH_VERSION,
       name: this.name,
       m: this.sizing.m,
@@ -242,6 +254,8 @@ export class PlainBloomFilter extends MemoryFilter implements BloomFilter {
       items: this.#items,
       falsePositives: this.falsePositives,
       bits: encodeBase64(this.bits),
+      dataDigest: digestText(data),
+      digest: digestText(headerDigest(headerFields(KIND.bloom, this.state()), data)),
     };
   }
 
@@ -349,29 +363,10 @@ export function decodeBase64(text: string): Uint8Array | undefined {
   return out;
 }
 
-/** Magic of the binary form: "XBF" and a format byte. */
-const MAGIC = [0x58, 0x42, 0x46, 0x01];
-/** Header bytes before the bits. */
-export const HEADER_BYTES = 48;
-
-/**
- * Binary form, little-endian: magic "XBF\x01" (4), hash version u8, kind u8 (0 plain), k u8,
- * reserved u8, shards u32, shard bits f64, expected items f64, false-positive rate f64, items f64,
- * false positives u32 (48 bytes), then the bits exactly as Redis stores them.
- */
+/** The binary form (README "Serialized form"): the 56-byte header, then the bits exactly as Redis stores them. */
 export function writeBytes(state: FilterState): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + state.bits.byteLength);
-  const view = new DataView(out.buffer);
-  out.set(MAGIC, 0);
-  view.setUint8(4, HASH_VERSION);
-  view.setUint8(5, 0);
-  view.setUint8(6, state.sizing.k);
-  view.setUint32(8, state.sizing.shards, true);
-  view.setFloat64(12, state.sizing.shardBits, true);
-  view.setFloat64(20, state.expectedItems, true);
-  view.setFloat64(28, state.falsePositiveRate, true);
-  view.setFloat64(36, state.items, true);
-  view.setUint32(44, Math.min(state.falsePositives, 0xffffffff), true);
+  writeHeader(out, headerFields(KIND.bloom, state), dataDigest(state.bits));
   out.set(state.bits, HEADER_BYTES);
   return out;
 }

@@ -5,6 +5,7 @@ import type { BloomFilterOptions, BloomFilterStats } from './bloom.js';
 import { encodeBase64, readFilterOptions } from './bloom.js';
 import type {} from './events.js';
 import { MemoryFilter } from './filter-base.js';
+import { FORMAT_VERSION, KIND, dataDigest, digestText, headerDigest, headerFields } from './format.js';
 import { HASH_VERSION, hashKey, lastH1, lastH2, shardOf } from './hash.js';
 import type { BloomSizing } from './sizing.js';
 
@@ -49,6 +50,8 @@ export interface CountingBloomFilter {
 /** The JSON form of a counting filter. */
 export interface CountingBloomFilterJSON {
   readonly type: 'counting';
+  /** Version of the serialized form (2; README "Serialized form"). */
+  readonly format: number;
   readonly hashVersion: number;
   readonly name: string;
   readonly m: number;
@@ -60,6 +63,10 @@ export interface CountingBloomFilterJSON {
   readonly falsePositives: number;
   /** Counters, two per byte (counter 2j in the high nibble of byte j), base64. */
   readonly counters: string;
+  /** MurmurHash3_x86_32 of the counter bytes (8 hex digits). */
+  readonly dataDigest: string;
+  /** Digest of every field but `name` (see `BloomFilterJSON.digest`). Not a signature. */
+  readonly digest: string;
 }
 
 const MAX = 15;
@@ -172,8 +179,11 @@ export class CountingFilter extends MemoryFilter implements CountingBloomFilter 
   }
 
   toJSON(): CountingBloomFilterJSON {
+    const data = dataDigest(this.cells);
+    const state = { sizing: this.sizing, expectedItems: this.expectedItems, falsePositiveRate: this.falsePositiveRate, items: this.#items, falsePositives: this.falsePositives };
     return {
       type: 'counting',
+      format: FORMAT_VERSION,
       hashVersion: HASH_VERSION,
       name: this.name,
       m: this.sizing.m,
@@ -184,6 +194,8 @@ export class CountingFilter extends MemoryFilter implements CountingBloomFilter 
       items: this.#items,
       falsePositives: this.falsePositives,
       counters: encodeBase64(this.cells),
+      dataDigest: digestText(data),
+      digest: digestText(headerDigest(headerFields(KIND.counting, state), data)),
     };
   }
 

@@ -5,6 +5,7 @@ import { PlainBloomFilter, encodeBase64 } from './bloom.js';
 import type { BloomFilterStats } from './bloom.js';
 import type {} from './events.js';
 import { MemoryFilter } from './filter-base.js';
+import { FORMAT_VERSION, dataDigest, digestText, scalableDigest } from './format.js';
 import { HASH_VERSION, hashKey } from './hash.js';
 import { boundedSizing } from './sizing.js';
 import type { BloomSizing } from './sizing.js';
@@ -68,6 +69,8 @@ export interface ScalableBloomFilter {
 /** The JSON form of a scalable filter. */
 export interface ScalableBloomFilterJSON {
   readonly type: 'scalable';
+  /** Version of the serialized form (2; README "Serialized form"). */
+  readonly format: number;
   readonly hashVersion: number;
   readonly name: string;
   readonly initialItems: number;
@@ -75,7 +78,10 @@ export interface ScalableBloomFilterJSON {
   readonly growth: number;
   readonly tightening: number;
   readonly falsePositives: number;
-  readonly stages: readonly { readonly items: number; readonly bits: string }[];
+  /** Each stage's items, bits (base64) and MurmurHash3_x86_32 of the bits (8 hex digits). */
+  readonly stages: readonly { readonly items: number; readonly bits: string; readonly dataDigest: string }[];
+  /** Digest of every field but `name`, over each stage's items and data digest. Not a signature. */
+  readonly digest: string;
 }
 
 const OPTION_KEYS = ['initialItems', 'falsePositiveRate', 'growth', 'tightening', 'name', 'clock', 'events'];
@@ -241,8 +247,10 @@ export class ScalableFilter extends MemoryFilter implements ScalableBloomFilter 
   }
 
   toJSON(): ScalableBloomFilterJSON {
+    const digests = this.#stages.map((stage) => ({ items: stage.items, digest: dataDigest(stage.bits) }));
     return {
       type: 'scalable',
+      format: FORMAT_VERSION,
       hashVersion: HASH_VERSION,
       name: this.name,
       initialItems: this.initialItems,
@@ -250,7 +258,8 @@ export class ScalableFilter extends MemoryFilter implements ScalableBloomFilter 
       growth: this.growth,
       tightening: this.tightening,
       falsePositives: this.falsePositives,
-      stages: this.#stages.map((stage) => ({ items: stage.items, bits: encodeBase64(stage.bits) })),
+      stages: this.#stages.map((stage, i) => ({ items: stage.items, bits: encodeBase64(stage.bits), dataDigest: digestText(digests[i]!.digest) })),
+      digest: digestText(scalableDigest({ initialItems: this.initialItems, falsePositiveRate: this.falsePositiveRate, growth: this.growth, tightening: this.tightening, falsePositives: this.falsePositives }, digests)),
     };
   }
 
