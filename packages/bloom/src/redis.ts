@@ -110,7 +110,10 @@ export interface RedisBloomFilterOptions {
 
 /** What a Redis filter's `stats()` reports (read from the server with `BITCOUNT`): a plain filter's fields, plus the backend. */
 export interface RedisBloomFilterStats extends BloomFilterStats {
-  /** Distinct items, estimated from the set bits: −(m/k)·ln(1 − set/m). */
+  /**
+   * Distinct items, estimated from the set bits: −(m/k)·ln(1 − set/m). With `backend: 'module'`,
+   * the module's own count (`BF.CARD`), and `fillRatio` / `estimatedFpr` estimated from it.
+   */
   readonly items: number;
   /** False positives reported through this instance's `recordFalsePositive()`. */
   readonly falsePositives: number;
@@ -149,7 +152,10 @@ export interface RedisBloomFilter {
   /** `has` for many keys, pipelined. Keys whose batch failed get the `onStoreError` answer. */
   hasMany(keys: readonly string[]): Promise<boolean[]>;
   recordFalsePositive(): void;
-  /** Reads the fill from Redis (`BITCOUNT` per shard: O(size), keep it off hot paths). */
+  /**
+   * Reads the fill from Redis (`BITCOUNT` per shard: O(size), keep it off hot paths; `BF.CARD`
+   * per shard with `backend: 'module'`).
+   */
   stats(): Promise<RedisBloomFilterStats>;
   /** Clears the bits (keeps the metadata, re-allocates when `preallocate`). */
   clear(): Promise<void>;
@@ -172,6 +178,8 @@ const IDENTITY = ['backend', 'hashVersion', 'm', 'k', 'shards', 'shardBits'] as 
 const KEYS_PER_COMMAND = 64;
 
 const isBitReply = (reply: unknown, k: number): reply is number[] => Array.isArray(reply) && reply.length === k;
+/** `BF.ADD` / `BF.EXISTS` answer 0 or 1; anything else is a failed call, never "absent". */
+const isFlagReply = (reply: unknown): reply is 0 | 1 => reply === 0 || reply === 1;
 const allOnes = (reply: readonly unknown[]): boolean => {
   for (let i = 0; i < reply.length; i++) if (reply[i] !== 1) return false;
   return true;
@@ -341,7 +349,6 @@ class RedisFilter implements RedisBloomFilter {
   }
 
   async #refreshItems(): Promise<void> {
-    if (this.#module) return;
     const stats = await this.stats();
     this.#gauges.items = Math.round(stats.items);
   }
@@ -376,7 +383,7 @@ class RedisFilter implements RedisBloomFilter {
     const shardKey = this.#shardKey(key);
     let result: StoreResult;
     if (this.#module) {
-      result = await this.#caller.command((c) => c.call('BF.ADD', shardKey, key));
+      result = await this.#caller.command((c) => c.call('BF.ADD', shardKey, key), { accept: isFlagReply });
       if (!result.ok) throw this.#error(result, 'add');
       const fresh = result.value === 1;
       if (fresh) this.#gauges.items++;
@@ -396,7 +403,7 @@ class RedisFilter implements RedisBloomFilter {
     const shardKey = this.#shardKey(key);
     let result: StoreResult;
     if (this.#module) {
-      result = await this.#caller.command((c) => c.call('BF.EXISTS', shardKey, key));
+      result = await this.#caller.command((c) => c.call('BF.EXISTS', shardKey, key), { accept: isFlagReply });
       if (result.ok) return result.value === 1;
     } else {
       hashKey(key);
@@ -509,16 +516,23 @@ class RedisFilter implements RedisBloomFilter {
 
   async stats(): Promise<RedisBloomFilterStats> {
     const { m, k, shards, bytes } = this.sizing;
-    let set = 0;
-    if (!this.#module) {
-      const counts = await Promise.all(this.keys.bits.map((key) => this.#caller.command((c) => c.bitcount(key))));
-      for (const result of counts) {
-        if (!result.ok) throw this.#error(result, 'stats');
-        set += Number(result.value);
-      }
+    // Bitfield: set bits per shard (BITCOUNT). Module: the items it counted per shard (BF.CARD);
+    // it sizes its own bit array, so fill is estimated from that count for the requested sizing.
+    const counts = await Promise.all(this.keys.bits.map((key) => this.#caller.command((c) => (this.#module ? c.call('BF.CARD', key) : c.bitcount(key)))));
+    let count = 0;
+    for (const result of counts) {
+      if (!result.ok) throw this.#error(result, 'stats');
+      count += Number(result.value);
     }
-    const fill = set / m;
-    const items = fill >= 1 ? Number.POSITIVE_INFINITY : -(m / k) * Math.log(1 - fill);
+    let fill: number;
+    let items: number;
+    if (this.#module) {
+      items = count;
+      fill = 1 - Math.exp((-k * items) / m);
+    } else {
+      fill = count / m;
+      items = fill >= 1 ? Number.POSITIVE_INFINITY : -(m / k) * Math.log(1 - fill);
+    }
     this.#gauges.items = Math.round(items);
     return {
       m,
@@ -531,7 +545,8 @@ class RedisFilter implements RedisBloomFilter {
       targetFpr: this.#falsePositiveRate,
       bytes,
       falsePositives: this.#falsePositives,
-      hashVersion: HASH_VERSION,
+      // 0 for the module: its hashing is its own, not this package's contract (as in the metadata).
+      hashVersion: this.#module ? 0 : HASH_VERSION,
       backend: this.#module ? 'module' : 'bitfield',
     };
   }
