@@ -1,7 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { startRedisCluster } from '@x/test-support';
-import type { RedisCluster } from '@x/test-support';
-import Redis from 'ioredis';
+import { connectRedisCluster, redisServerInstalled } from '@x/test-support';
+import type { ConnectedRedisCluster } from '@x/test-support';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLock, createSemaphore } from './index.js';
@@ -9,29 +7,14 @@ import type { Lease } from './index.js';
 import { redisLockStore } from './redis.js';
 import { runExclusion, strictlyIncreasing } from './test-exclusion.js';
 
-function toolsInstalled(): boolean {
-  try {
-    execFileSync(process.env.REDIS_SERVER ?? 'redis-server', ['--version'], { stdio: 'ignore' });
-    execFileSync(process.env.REDIS_CLI ?? 'redis-cli', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    console.warn('\n!!! redis-server / redis-cli not installed: SKIPPING the Redis Cluster tests of lock.\n');
-    return false;
-  }
-}
-
-describe.skipIf(!toolsInstalled())('redisLockStore on a Redis Cluster', () => {
-  let cluster: RedisCluster;
+describe.skipIf(!redisServerInstalled('lock', { cluster: true }))('redisLockStore on a Redis Cluster', () => {
+  let env: ConnectedRedisCluster;
   let redis: Cluster;
   beforeAll(async () => {
-    cluster = await startRedisCluster();
-    redis = new Redis.Cluster([...cluster.startupNodes], { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } });
-    await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
+    env = await connectRedisCluster();
+    redis = env.redis;
   }, 60_000);
-  afterAll(async () => {
-    redis?.disconnect();
-    await cluster?.dispose();
-  });
+  afterAll(() => env?.dispose());
 
   it('locks and semaphores on keys in different slots (every node), one single-slot script per call', async () => {
     const lock = createLock({ store: redisLockStore(redis, { prefix: 'c' }), ttlMs: 5_000 });

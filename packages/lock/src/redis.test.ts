@@ -4,10 +4,10 @@ import { setTimeout as wait } from 'node:timers/promises';
 import { createEventBus } from '@x/core';
 import type { XEvent } from '@x/core';
 import { encodeKeyPart } from '@x/core/store';
-import { redisAvailable, redisUrl, startRedisServer, testKeyPrefix, unhandledRejections, waitFor } from '@x/test-support';
+import { redisAvailable, redisClient, redisUrl, startRedisServer, testKeyPrefix, unhandledRejections, waitFor } from '@x/test-support';
 import type { RedisServer } from '@x/test-support';
 import fc from 'fast-check';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLock, createSemaphore } from './index.js';
 import type { Lease } from './index.js';
@@ -15,15 +15,11 @@ import { redisLockStore } from './redis.js';
 import { runExclusion, strictlyIncreasing } from './test-exclusion.js';
 
 const available = await redisAvailable('lock');
-const PREFIX = testKeyPrefix(import.meta.url).replace(/[{}]/g, '');
+const PREFIX = testKeyPrefix(import.meta.url);
 let seq = 0;
 const ownPrefix = () => `${PREFIX}${seq++}`;
 
-function client(url = redisUrl()): Redis {
-  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
-  redis.on('error', () => {});
-  return redis;
-}
+const client = (url = redisUrl()): Redis => redisClient(url);
 
 const watch = unhandledRejections();
 beforeEach(watch.start);
