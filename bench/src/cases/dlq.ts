@@ -27,6 +27,7 @@ interface Setup {
   readonly add: Row;
   readonly add64: Row;
   readonly addProcess64: Row;
+  readonly floor: Row;
 }
 
 /**
@@ -90,6 +91,8 @@ async function setup(): Promise<Setup | { note: string }> {
 
   const many = <T>(make: () => Promise<T>) => Promise.all(Array.from({ length: IN_FLIGHT }, make));
   const bullAdd: Op = () => addQueue.add('job', ITEM, { removeOnComplete: true });
+  // The floor of any one-round-trip add: a bare EVALSHA of `return 1` on our connection.
+  const floorSha = (await ours.script('LOAD', 'return 1')) as string;
   const bullAdd64: Op = () => many(() => addQueue.add('job', ITEM, { removeOnComplete: true })).then((r) => r.length);
   const bullFlow: Op = async () => {
     const target = bullDone + IN_FLIGHT;
@@ -134,6 +137,15 @@ async function setup(): Promise<Setup | { note: string }> {
     if (r !== IN_FLIGHT) throw new Error(`expected ${IN_FLIGHT}, got ${String(r)}`);
   };
   return {
+    floor: {
+      operation: 'floor: bare EVALSHA of `return 1` on Redis, sequential (vs BullMQ queue.add, informational)',
+      baseline: () => bullAdd().then((job) => (job as { id?: string }).id),
+      ops: { x: () => ours.evalsha(floorSha, 0) },
+      verify: (_c: string, r: unknown) => {
+        if (r !== 1) throw new Error(`expected 1, got ${String(r)}`);
+      },
+      baselineLabel: 'BullMQ',
+    },
     add: {
       operation: 'DLQ add on Redis, sequential (vs BullMQ queue.add)',
       baseline: () => bullAdd().then((job) => (job as { id?: string }).id),
@@ -168,6 +180,7 @@ function skipped(operation: string, note: string): Row {
 
 /** Every row this file contributes, in the `RowFactory` shape run.ts lists. */
 export const rows: readonly [string, () => Promise<Row>][] = [
+  ['dlq-redis-floor', async () => ((s) => ('note' in s ? skipped('floor: bare EVALSHA on Redis', s.note) : s.floor))(await sharedSetup())],
   ['dlq-redis-add', async () => ((s) => ('note' in s ? skipped('DLQ add on Redis', s.note) : s.add))(await sharedSetup())],
   ['dlq-redis-add-64', async () => ((s) => ('note' in s ? skipped('DLQ add on Redis, 64 in flight', s.note) : s.add64))(await sharedSetup())],
   ['dlq-redis-process-64', async () => ((s) => ('note' in s ? skipped('DLQ add + process on Redis', s.note) : s.addProcess64))(await sharedSetup())],

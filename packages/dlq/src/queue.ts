@@ -23,7 +23,7 @@ import {
 import type { Clock, EventBus, ExecuteOptions, Outcome, Policy, PolicyFn, TimerHandle, XEvent } from '@x/core';
 import { exponentialJitterBackoff } from './backoff.js';
 import type { DeadLetterBackoff } from './backoff.js';
-import { decodeDoc, encodeDoc, failureInfo } from './doc.js';
+import { decodeDoc, encodeDoc, encodeNewDoc, failureInfo } from './doc.js';
 import { DeadLetterInvalidItemError, DeadLetterQueueClosedError, DeadLetterQueueFullError } from './errors.js';
 import type { DeadLetterDropReason } from './events.js';
 import { memoryDlqStore } from './memory-store.js';
@@ -462,17 +462,7 @@ class Queue<T> implements DeadLetterQueue<T> {
 
   #buildDoc(item: unknown, error: unknown, source: string, key: string | undefined, idempotencyKey: string | undefined, meta: Record<string, unknown> | undefined): string {
     const now = this.#clock.now();
-    const doc: RecordDoc = {
-      item,
-      ...(key !== undefined && { key }),
-      ...(idempotencyKey !== undefined && { idempotencyKey }),
-      ...(meta !== undefined && { meta }),
-      failure: failureInfo(error, source, now),
-      attempts: 0,
-      addedAt: now,
-      revived: 0,
-    };
-    return encodeDoc(doc);
+    return encodeNewDoc(item, key, idempotencyKey, meta, failureInfo(error, source, now), now);
   }
 
   add(item: T, options?: AddOptions): Promise<string> {
