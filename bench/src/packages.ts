@@ -15,13 +15,25 @@ async function load<T>(name: string, required: string[]): Promise<Loaded<T>> {
     mod = (await import(name)) as Record<string, unknown>;
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { note: `${name} could not be loaded (${reason}); build it with \`pnpm --filter ${name} build\`` };
+    const pkg = name.split('/').slice(0, 2).join('/');
+    return { note: `${name} could not be loaded (${reason}); build it with \`pnpm --filter ${pkg} build\`` };
   }
   const missing = required.filter((key) => typeof mod[key] !== 'function');
   if (missing.length > 0) {
     return { note: `${name} does not export ${missing.join(', ')} yet` };
   }
   return { mod: mod as T };
+}
+
+/**
+ * Loads a built @x package as a user gets it, and its subpath (`'redis'`) when asked; a missing
+ * build or factory becomes a note for the row, not a crash.
+ */
+export async function loadBuilt<M, R = never>(name: string, factory: string, subpath?: string): Promise<{ mod?: M; redis?: R; note?: string }> {
+  const main = await load<M>(name, [factory]);
+  if (main.mod === undefined || subpath === undefined) return main;
+  const sub = await load<R>(`${name}/${subpath}`, []);
+  return sub.mod === undefined ? { note: sub.note as string } : { mod: main.mod, redis: sub.mod };
 }
 
 /** The slice of @x/breaker the bench uses. */

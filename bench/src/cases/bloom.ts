@@ -1,22 +1,12 @@
 import BloomFilters from 'bloom-filters';
 import Redis from 'ioredis';
 import type { Op, Row } from '../harness.js';
+import { loadBuilt } from '../packages.js';
 
 type BloomModule = typeof import('@x/bloom');
 type BloomRedisModule = typeof import('@x/bloom/redis');
 
-/** Loads the built @x/bloom (as a user gets it); a missing build becomes a note, not a crash. */
-async function loadBloom(): Promise<{ mod?: BloomModule; redis?: BloomRedisModule; note?: string }> {
-  try {
-    const mod = (await import('@x/bloom')) as BloomModule;
-    const redis = (await import('@x/bloom/redis')) as BloomRedisModule;
-    if (typeof mod.createBloomFilter !== 'function') return { note: '@x/bloom does not export createBloomFilter yet' };
-    return { mod, redis };
-  } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { note: `@x/bloom could not be loaded (${reason}); build it with \`pnpm --filter @x/bloom build\`` };
-  }
-}
+const loadBloom = () => loadBuilt<BloomModule, BloomRedisModule>('@x/bloom', 'createBloomFilter', 'redis');
 
 /** Items in the filters (the issue's setting: 10^6 at 1%). */
 const N = 1_000_000;

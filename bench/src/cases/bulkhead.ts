@@ -1,20 +1,11 @@
 import { bulkhead as cockatielBulkhead } from 'cockatiel';
 import type { Row } from '../harness.js';
 import { work } from '../harness.js';
+import { loadBuilt } from '../packages.js';
 
 type BulkheadModule = typeof import('@x/bulkhead');
 
-/** Loads the built @x/bulkhead (as a user gets it); a missing build becomes a note, not a crash. */
-async function loadBulkhead(): Promise<{ mod?: BulkheadModule; note?: string }> {
-  try {
-    const mod = (await import('@x/bulkhead')) as BulkheadModule;
-    if (typeof mod.createBulkhead !== 'function') return { note: '@x/bulkhead does not export createBulkhead yet' };
-    return { mod };
-  } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { note: `@x/bulkhead could not be loaded (${reason}); build it with \`pnpm --filter @x/bulkhead build\`` };
-  }
-}
+const loadBulkhead = () => loadBuilt<BulkheadModule>('@x/bulkhead', 'createBulkhead');
 
 const expectOne = (_column: string, result: unknown) => {
   if (result !== 1) throw new Error(`expected 1, got ${String(result)}`);

@@ -5,22 +5,12 @@ import { createCache as createCacheManager } from 'cache-manager';
 import Redis from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Op, Row } from '../harness.js';
+import { loadBuilt } from '../packages.js';
 
 type CacheModule = typeof import('@x/cache');
 type CacheRedisModule = typeof import('@x/cache/redis');
 
-/** Loads the built @x/cache (as a user gets it); a missing build becomes a note, not a crash. */
-async function loadCache(): Promise<{ mod?: CacheModule; redis?: CacheRedisModule; note?: string }> {
-  try {
-    const mod = (await import('@x/cache')) as CacheModule;
-    const redis = (await import('@x/cache/redis')) as CacheRedisModule;
-    if (typeof mod.createCache !== 'function') return { note: '@x/cache does not export createCache yet' };
-    return { mod, redis };
-  } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { note: `@x/cache could not be loaded (${reason}); build it with \`pnpm --filter @x/cache build\`` };
-  }
-}
+const loadCache = () => loadBuilt<CacheModule, CacheRedisModule>('@x/cache', 'createCache', 'redis');
 
 const VALUE = { id: 1, name: 'Ada', roles: ['admin'] };
 const expectValue = (column: string, result: unknown) => {

@@ -1,22 +1,12 @@
 import { Queue, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import type { Op, Row } from '../harness.js';
+import { loadBuilt } from '../packages.js';
 
 type DlqModule = typeof import('@x/dlq');
 type DlqRedisModule = typeof import('@x/dlq/redis');
 
-/** Loads the built @x/dlq (as a user gets it); a missing build becomes a note, not a crash. */
-async function loadDlq(): Promise<{ mod?: DlqModule; redis?: DlqRedisModule; note?: string }> {
-  try {
-    const mod = (await import('@x/dlq')) as DlqModule;
-    const redis = (await import('@x/dlq/redis')) as DlqRedisModule;
-    if (typeof mod.createDeadLetterQueue !== 'function') return { note: '@x/dlq does not export createDeadLetterQueue yet' };
-    return { mod, redis };
-  } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { note: `@x/dlq could not be loaded (${reason}); build it with \`pnpm --filter @x/dlq build\`` };
-  }
-}
+const loadDlq = () => loadBuilt<DlqModule, DlqRedisModule>('@x/dlq', 'createDeadLetterQueue', 'redis');
 
 /** Operations in flight in the concurrent rows, and the worker concurrency. */
 const IN_FLIGHT = 64;

@@ -6,22 +6,12 @@ import { Redlock } from '@sesamecare-oss/redlock';
 import Redis from 'ioredis';
 import { Mutex } from 'redis-semaphore';
 import type { Op, Row } from '../harness.js';
+import { loadBuilt } from '../packages.js';
 
 type LockModule = typeof import('@x/lock');
 type LockRedisModule = typeof import('@x/lock/redis');
 
-/** Loads the built @x/lock (as a user gets it); a missing build becomes a note, not a crash. */
-async function loadLock(): Promise<{ mod?: LockModule; redis?: LockRedisModule; note?: string }> {
-  try {
-    const mod = (await import('@x/lock')) as LockModule;
-    const redis = (await import('@x/lock/redis')) as LockRedisModule;
-    if (typeof mod.createLock !== 'function') return { note: '@x/lock does not export createLock yet' };
-    return { mod, redis };
-  } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { note: `@x/lock could not be loaded (${reason}); build it with \`pnpm --filter @x/lock build\`` };
-  }
-}
+const loadLock = () => loadBuilt<LockModule, LockRedisModule>('@x/lock', 'createLock', 'redis');
 
 /** Lock operations in flight in the Redis rows; each op is 64 concurrent acquire + release on 64 keys. */
 const IN_FLIGHT = 64;

@@ -1,22 +1,12 @@
 import Redis from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import type { Op, Row } from '../harness.js';
+import { loadBuilt } from '../packages.js';
 
 type RateLimitModule = typeof import('@x/ratelimit');
 type RateLimitRedisModule = typeof import('@x/ratelimit/redis');
 
-/** Loads the built @x/ratelimit (as a user gets it); a missing build becomes a note, not a crash. */
-async function loadRateLimit(): Promise<{ mod?: RateLimitModule; redis?: RateLimitRedisModule; note?: string }> {
-  try {
-    const mod = (await import('@x/ratelimit')) as RateLimitModule;
-    const redis = (await import('@x/ratelimit/redis')) as RateLimitRedisModule;
-    if (typeof mod.createRateLimiter !== 'function') return { note: '@x/ratelimit does not export createRateLimiter yet' };
-    return { mod, redis };
-  } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { note: `@x/ratelimit could not be loaded (${reason}); build it with \`pnpm --filter @x/ratelimit build\`` };
-  }
-}
+const loadRateLimit = () => loadBuilt<RateLimitModule, RateLimitRedisModule>('@x/ratelimit', 'createRateLimiter', 'redis');
 
 /** Decisions per op in the memory row: a loop amortises the harness's own `await` per op. */
 const BATCH = 100;

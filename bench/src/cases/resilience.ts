@@ -1,19 +1,10 @@
 import type { Row } from '../harness.js';
 import { work } from '../harness.js';
+import { loadBuilt } from '../packages.js';
 
 type ResilienceModule = typeof import('@x/resilience');
 
-/** Loads the built @x/resilience (as a user gets it); a missing build becomes a note, not a crash. */
-async function loadResilience(): Promise<{ mod?: ResilienceModule; note?: string }> {
-  try {
-    const mod = (await import('@x/resilience')) as ResilienceModule;
-    if (typeof mod.createResilience !== 'function') return { note: '@x/resilience does not export createResilience yet' };
-    return { mod };
-  } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { note: `@x/resilience could not be loaded (${reason}); build it with \`pnpm --filter @x/resilience build\`` };
-  }
-}
+const loadResilience = () => loadBuilt<ResilienceModule>('@x/resilience', 'createResilience');
 
 /** Every layer but fallback, all succeeding; a limit no run reaches. */
 const STACK = {
