@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { InvalidOptionsError, describeValue, withoutStack } from '../errors.js';
+import { checkInteger } from '../options.js';
 import { toPromise } from '../policy.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import type { Deadlined } from './deadline-queue.js';
@@ -88,6 +89,7 @@ class Call<C extends StoreClient> implements Deadlined {
   }
 }
 
+const TIMEOUT_RANGE = { min: 1, max: 3_600_000 };
 const WAIT_FOR_READY = new Set(['wait', 'connecting', 'connect']);
 
 /**
@@ -133,7 +135,7 @@ export class StoreCaller<C extends StoreClient = StoreClient> {
     }
     this.#client = client;
     this.#owner = settings.owner;
-    this.#timeoutMs = checkTimeout(settings.owner, settings.timeoutMs);
+    this.#timeoutMs = checkInteger(settings.owner, 'timeoutMs', settings.timeoutMs, TIMEOUT_RANGE);
     this.#clock = settings.clock;
     this.#guard = settings.guard;
     this.#unavailable = settings.unavailable ?? ((message, timedOut) => new StoreUnavailableError(message, timedOut));
@@ -176,7 +178,7 @@ export class StoreCaller<C extends StoreClient = StoreClient> {
     send: Send<C> | undefined,
     options: StoreCallOptions | undefined,
   ): Promise<StoreResult> {
-    const timeoutMs = options?.timeoutMs === undefined ? this.#timeoutMs : checkTimeout(this.#owner, options.timeoutMs);
+    const timeoutMs = options?.timeoutMs === undefined ? this.#timeoutMs : checkInteger(this.#owner, 'timeoutMs', options.timeoutMs, TIMEOUT_RANGE);
     const guard = this.#guard;
     const ticket = guard === undefined ? 0 : guard.admit();
     if (ticket < 0) return Promise.resolve(this.#skippedResult());
@@ -319,11 +321,4 @@ function describeReply(value: unknown): string {
   } catch {
     return describeValue(value);
   }
-}
-
-function checkTimeout(owner: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 3_600_000) {
-    throw new InvalidOptionsError(owner, 'timeoutMs', value, 'an integer in [1, 3600000]');
-  }
-  return value;
 }

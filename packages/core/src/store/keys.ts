@@ -68,6 +68,8 @@ export function checkKeyPrefix(owner: string, option: string, prefix: unknown): 
   return prefix;
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function hasLoneSurrogate(text: string): boolean {
-  return encodeKeyPart(text.replace(/[%{}:]/g, '')).includes('%u');
+  return LONE_SURROGATE.test(text);
 }
